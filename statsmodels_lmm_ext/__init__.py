@@ -1,0 +1,44 @@
+"""statsmodels_lmm_ext: residual covariance structures, small-sample inference, marginal means
+and bootstrap tests for statsmodels linear mixed models.
+
+Import it alongside ``statsmodels.formula.api``::
+
+    import statsmodels_lmm_ext as lmm
+    res = lmm.mixedlm("y ~ x", data, groups="subject", cov_struct=lmm.AR1(time="visit")).fit()
+"""
+
+from . import datasets
+from .covstruct import (
+    AR1,
+    COV_STRUCTS,
+    CompoundSymmetry,
+    CovStruct,
+    Exponential,
+    Gaussian,
+    Independence,
+    Power,
+)
+from .inference import VarianceModel, variance_model
+from .model import MixedLM, mixedlm
+from .results import MixedLMResults, MixedLMResultsWrapper
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AR1",
+    "COV_STRUCTS",
+    "CompoundSymmetry",
+    "CovStruct",
+    "Exponential",
+    "Gaussian",
+    "Independence",
+    "MixedLM",
+    "MixedLMResults",
+    "MixedLMResultsWrapper",
+    "Power",
+    "VarianceModel",
+    "datasets",
+    "mixedlm",
+    "variance_model",
+    "__version__",
+]

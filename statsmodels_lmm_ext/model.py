@@ -1,0 +1,792 @@
+"""Linear mixed models with residual (R-side) correlation structures.
+
+:class:`MixedLM` subclasses :class:`statsmodels.regression.mixed_linear_model.MixedLM`: the
+random-effects (G-side) specification, the formula interface and the results are those of
+statsmodels; a ``cov_struct`` adds a within-group residual correlation.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import warnings
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import scipy.linalg
+from scipy import optimize
+from scipy.special import expit, logit
+from statsmodels.base.model import LikelihoodModel
+from statsmodels.regression import mixed_linear_model as sm_mlm
+from statsmodels.tools.sm_exceptions import ConvergenceWarning
+
+from ._engine import Engine, EngineError
+from .covstruct import CovStruct, Independence
+
+__all__ = ["MixedLM", "mixedlm"]
+
+_MISSING = ("drop", "raise", "none")
+
+
+class _Transform:
+    """Maps between unconstrained optimiser coordinates and natural parameters.
+
+    ``u = (Cholesky factor of Psi (lower triangle), sqrt(vc), g(rho))`` where ``g`` is a scaled
+    logit on a bounded interval and a log on ``(0, inf)``.  Cholesky factors and square roots
+    (not their logs) keep a variance of zero at a finite point, as lme4 and statsmodels do.
+    """
+
+    def __init__(self, k_re: int, k_vc: int, bounds: list[tuple[float, float]]):
+        self.k_re, self.k_vc, self.bounds = k_re, k_vc, bounds
+        self.k_re2 = k_re * (k_re + 1) // 2
+        self.il = np.tril_indices(k_re)
+
+    def natural(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Return (Psi, vc, rho) for optimiser coordinates ``u``."""
+        L = np.zeros((self.k_re, self.k_re))
+        L[self.il] = u[: self.k_re2]
+        s = u[self.k_re2 : self.k_re2 + self.k_vc]
+        t = u[self.k_re2 + self.k_vc :]
+        rho = np.empty(len(t))
+        for j, (lo, hi) in enumerate(self.bounds):
+            rho[j] = np.exp(t[j]) if np.isinf(hi) else lo + (hi - lo) * expit(t[j])
+        return L @ L.T, s**2, rho
+
+    def lin(self, psi: np.ndarray, vc: np.ndarray) -> np.ndarray:
+        return np.concatenate([psi[self.il], vc])
+
+    def unconstrained(self, psi: np.ndarray, vc: np.ndarray, rho: np.ndarray) -> np.ndarray:
+        try:
+            L = np.linalg.cholesky(psi) if self.k_re else psi
+        except np.linalg.LinAlgError:
+            L = np.diag(np.sqrt(np.clip(np.diag(psi), 0, None)))
+        t = []
+        for r, (lo, hi) in zip(rho, self.bounds, strict=True):
+            if np.isinf(hi):
+                t.append(np.log(r))
+            else:
+                t.append(logit(np.clip((r - lo) / (hi - lo), 1e-12, 1 - 1e-12)))
+        return np.concatenate([L[self.il], np.sqrt(vc), t])
+
+    def chain(self, u: np.ndarray, g_lin: np.ndarray, g_rho: np.ndarray) -> np.ndarray:
+        """Gradient in ``u`` from gradients in (Psi lower triangle, vc) and rho."""
+        q, q2, kv = self.k_re, self.k_re2, self.k_vc
+        out = np.empty_like(u)
+        if q:
+            L = np.zeros((q, q))
+            L[self.il] = u[:q2]
+            # sum_{a>=b} g_ab dPsi_ab = tr(Gsym dPsi) with Psi = L L', so d dev / dL = 2 Gsym L
+            Gfull = np.zeros((q, q))
+            Gfull[self.il] = g_lin[:q2]
+            Gsym = (Gfull + Gfull.T) / 2.0
+            np.fill_diagonal(Gsym, np.diag(Gfull))
+            dL = 2.0 * Gsym @ L
+            out[:q2] = dL[self.il]
+        s = u[q2 : q2 + kv]
+        out[q2 : q2 + kv] = g_lin[q2:] * 2.0 * s
+        t = u[q2 + kv :]
+        for j, (lo, hi) in enumerate(self.bounds):
+            if np.isinf(hi):
+                d = np.exp(t[j])
+            else:
+                e = expit(t[j])
+                d = (hi - lo) * e * (1.0 - e)
+            out[q2 + kv + j] = g_rho[j] * d
+        return out
+
+
+def _formula_names(formula: str) -> set[str]:
+    """Variable names a formula (or one side of it) refers to."""
+    names: set[str] = set()
+    for side in formula.replace("~", "+").split("+"):
+        for piece in side.replace("*", "+").replace(":", "+").replace("/", "+").split("+"):
+            piece = piece.strip()
+            if not piece or piece in ("0", "1", "-1", "- 1"):
+                continue
+            piece = piece.lstrip("-").strip()
+            try:
+                tree = ast.parse(piece, mode="eval")
+            except SyntaxError:
+                continue
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Name):
+                    names.add(node.id)
+    return names
+
+
+def _check_columns(data: pd.DataFrame, needed: Mapping[str, Sequence[str]]) -> None:
+    """Raise if a referenced name is neither a column nor something patsy can evaluate."""
+    known = set(map(str, data.columns))
+    patsy_names = {"C", "I", "Q", "np", "center", "standardize", "scale", "bs", "cr", "cc", "te"}
+    patsy_names |= {"Treatment", "Sum", "Diff", "Helmert", "Poly", "log", "exp", "sqrt"}
+    for where, names in needed.items():
+        missing = [
+            n for n in names if n not in known and n not in patsy_names and not hasattr(builtins, n)
+        ]
+        if missing:
+            raise ValueError(
+                f"unknown column(s) {', '.join(repr(m) for m in missing)} in {where}; "
+                f"the data has columns {sorted(known)}"
+            )
+
+
+class MixedLM(sm_mlm.MixedLM):
+    """Linear mixed model with random effects and a residual correlation structure.
+
+    For group ``i``::
+
+        y_i = X_i beta + Z_i b_i + e_i,  b_i ~ N(0, G),  e_i ~ N(0, sigma^2 C_i(rho))
+
+    ``G`` is the statsmodels random-effects covariance (``exog_re`` / ``re_formula`` and
+    variance components ``exog_vc`` / ``vc_formula``); ``C_i`` comes from ``cov_struct``.
+
+    Parameters
+    ----------
+    endog : array_like (N,)
+    exog : array_like (N, p)
+        Fixed-effects design; must have full column rank.
+    groups : array_like (N,)
+        Group labels.
+    exog_re : array_like (N, q), optional
+        Random-effects design.  ``None`` with no ``exog_vc`` gives a random intercept (as in
+        statsmodels); an array with zero columns gives no random effects (a GLS model).
+    exog_vc : VCSpec, optional
+        Variance components, as in statsmodels.
+    cov_struct : CovStruct, optional
+        Residual correlation (default :class:`~statsmodels_lmm_ext.Independence`).
+    positions : array_like (N,) or (N, d), optional
+        Times or coordinates for ``cov_struct`` (the formula interface takes them from the
+        columns the structure names).
+    missing : {"none", "drop", "raise"}
+        Array interface: ``"drop"`` drops rows with a NaN anywhere, otherwise NaNs raise.
+    engine : {"auto", "pattern", "group"}
+        How groups are batched (see DESIGN.md section 2); ``"auto"`` chooses.
+
+    Notes
+    -----
+    The likelihood is profiled over ``beta`` and ``sigma^2`` and maximised over
+    ``Psi = G / sigma^2`` (through its Cholesky factor), the variance components and the
+    correlation parameters; REML and ML as in Harville (1977).  See DESIGN.md.
+
+    References
+    ----------
+    Pinheiro, J. C. and Bates, D. M. (2000). *Mixed-Effects Models in S and S-PLUS*. Springer.
+    """
+
+    def __init__(
+        self,
+        endog,
+        exog,
+        groups,
+        exog_re=None,
+        exog_vc=None,
+        cov_struct: CovStruct | None = None,
+        positions=None,
+        use_sqrt: bool = True,
+        missing: str = "none",
+        engine: str = "auto",
+        **kwargs,
+    ):
+        for k in kwargs:
+            if k not in ("missing_idx", "formula", "model_spec", "position_names"):
+                raise ValueError(f"argument {k} not permitted for MixedLM initialization")
+        position_names = kwargs.pop("position_names", None)
+        self.cov_struct = cov_struct if cov_struct is not None else Independence()
+        if not isinstance(self.cov_struct, CovStruct):
+            raise TypeError(
+                f"cov_struct must be a CovStruct instance (e.g. AR1(time='visit')), "
+                f"not {type(cov_struct).__name__}"
+            )
+        if missing not in _MISSING:
+            raise ValueError(f"missing must be one of {_MISSING}, not {missing!r}")
+        self.use_sqrt = use_sqrt
+        self.reml = True
+        self.fe_pen = None
+        self.re_pen = None
+        self.cov_pen = None
+        self._freepat = None
+        self._engine_mode = engine
+
+        n = len(endog)
+        if exog_vc is None:
+            exog_vc = sm_mlm.VCSpec([], [], [])
+        elif isinstance(exog_vc, dict):
+            exog_vc = sm_mlm._convert_vc(exog_vc)
+        self.exog_vc = exog_vc
+        self.k_vc = len(exog_vc.names)
+
+        pos = np.zeros((n, 0)) if positions is None else np.asarray(positions, dtype=float)
+        if pos.ndim == 1:
+            pos = pos[:, None]
+        need = len(self.cov_struct.position_columns)
+        if pos.shape[1] != need:
+            raise ValueError(
+                f"{self.cov_struct!r} needs {need} position column(s); got {pos.shape[1]}"
+            )
+        if missing == "drop" and "missing_idx" not in kwargs:
+            endog, exog, groups, exog_re, pos = self._drop_missing_arrays(
+                endog, exog, groups, exog_re, pos
+            )
+            missing = "none"
+        self.positions = pos
+        self.position_names = list(position_names or self.cov_struct.position_columns)
+
+        if exog is not None and np.ndim(exog) == 1:
+            exog = np.asarray(exog)[:, None]
+        if exog_re is not None and np.ndim(exog_re) == 1:
+            exog_re = np.asarray(exog_re)[:, None]
+        LikelihoodModel.__init__(
+            self, endog, exog, groups=groups, exog_re=exog_re, missing=missing, **kwargs
+        )
+        self._init_keys.extend(["use_sqrt", "exog_vc", "cov_struct", "positions", "engine"])
+        self.k_fe = self.exog.shape[1]
+
+        if exog_re is None and self.k_vc == 0:
+            self.exog_re = np.ones((len(self.endog), 1))
+            self.data.exog_re = self.exog_re
+            names = ["Group Var"]
+            self.data.param_names = self.exog_names + names
+            self.data.exog_re_names = names
+            self.data.exog_re_names_full = names
+        elif exog_re is not None:
+            self.data.exog_re = exog_re
+            self.exog_re = np.asarray(exog_re, dtype=float).reshape(len(self.endog), -1)
+        else:
+            self.exog_re = np.zeros((len(self.endog), 0))
+        self.k_re = self.exog_re.shape[1]
+        self.k_re2 = self.k_re * (self.k_re + 1) // 2
+        if not self.data._param_names:
+            pn, ren, renf = self._make_param_names(exog_re)
+            self.data.param_names = pn
+            self.data.exog_re_names = ren
+            self.data.exog_re_names_full = renf
+        self.k_params = self.k_fe + self.k_re2 + self.k_vc
+
+        self._check_finite()
+        codes, labels = pd.factorize(np.asarray(self.groups), sort=True)
+        self._group_codes = codes
+        self.group_labels = list(labels)
+        self.n_groups = len(labels)
+        self.nobs = len(self.endog)
+        self.n_totobs = self.nobs
+        if self.exog_names is None:
+            self.exog_names = [f"FE{k + 1:d}" for k in range(self.k_fe)]
+        self._check_rank()
+        self.cov_struct.check_positions(self.positions, self.position_names)
+        self._check_duplicate_positions()
+        self._engine = None
+
+    # -------------------------------------------------------------- checks
+    @staticmethod
+    def _drop_missing_arrays(endog, exog, groups, exog_re, pos):
+        arrays = [np.asarray(endog, float), np.asarray(exog, float), pos]
+        if exog_re is not None:
+            arrays.append(np.asarray(exog_re, float))
+        keep = np.ones(len(arrays[0]), bool)
+        for a in arrays:
+            keep &= np.isfinite(a.reshape(len(a), -1)).all(axis=1)
+        keep &= pd.notna(np.asarray(groups))
+
+        def sub(a):
+            return None if a is None else (a[keep] if not hasattr(a, "iloc") else a.iloc[keep])
+
+        return sub(endog), sub(exog), sub(np.asarray(groups)), sub(exog_re), pos[keep]
+
+    def _check_finite(self) -> None:
+        parts = {
+            "endog": self.endog[:, None],
+            "exog": self.exog,
+            "exog_re": self.exog_re,
+            "positions": self.positions,
+        }
+        for name, a in parts.items():
+            bad = ~np.isfinite(a)
+            if bad.any():
+                i, j = np.argwhere(bad)[0]
+                col = name
+                if name == "exog":
+                    col = f"exog column {self.exog_names[j]!r}"
+                elif name == "positions" and self.position_names:
+                    col = f"position column {self.position_names[j]!r}"
+                raise ValueError(
+                    f"missing or non-finite value in {col} (row {i}); "
+                    "use missing='drop' to drop such rows"
+                )
+        if pd.isna(np.asarray(self.groups)).any():
+            raise ValueError("missing value in groups; use missing='drop' to drop such rows")
+
+    def _check_rank(self) -> None:
+        X = self.exog
+        if X.shape[1] == 0:
+            return
+        scale = np.sqrt((X**2).sum(0))
+        scale[scale == 0] = 1.0
+        _, R, piv = scipy.linalg.qr(X / scale, mode="economic", pivoting=True)
+        d = np.abs(np.diag(R))
+        tol = d.max() * max(X.shape) * np.finfo(float).eps * 10
+        rank = int((d > tol).sum())
+        if rank < X.shape[1] or X.shape[0] <= X.shape[1]:
+            aliased = [self.exog_names[j] for j in piv[rank:]]
+            raise ValueError(
+                f"the fixed-effects design is rank deficient (rank {rank} < {X.shape[1]} "
+                f"columns): {', '.join(repr(a) for a in aliased)} "
+                "is a linear combination of the other columns; drop or recode it"
+            )
+
+    def _check_duplicate_positions(self) -> None:
+        if not self.cov_struct.unique_positions:
+            return
+        key = np.column_stack([self._group_codes, self.positions])
+        o = np.lexsort(key.T[::-1])
+        ks = key[o]
+        dup = np.flatnonzero((ks[1:] == ks[:-1]).all(axis=1))
+        if dup.size:
+            g = self.group_labels[int(ks[dup[0], 0])]
+            v = ks[dup[0], 1:]
+            vs = v[0] if len(v) == 1 else tuple(v)
+            raise ValueError(
+                f"group {g!r} has two rows at the same position "
+                f"{self.position_names[0] if self.position_names else 'time'}={vs:g}; "
+                f"{type(self.cov_struct).__name__} needs distinct time points within a group"
+            )
+
+    # ------------------------------------------------------------ formulas
+    @classmethod
+    def from_formula(
+        cls,
+        formula,
+        data,
+        re_formula=None,
+        vc_formula=None,
+        subset=None,
+        use_sparse=False,
+        missing="none",
+        *args,
+        **kwargs,
+    ):
+        """Create a model from a formula and a DataFrame.
+
+        As :meth:`statsmodels.regression.mixed_linear_model.MixedLM.from_formula`, with
+
+        Parameters
+        ----------
+        re_formula : str, optional
+            ``"0"`` gives no random effects (a GLS model with the residual structure only);
+            ``None`` a random intercept unless ``vc_formula`` is given.
+        cov_struct : CovStruct, optional
+            Residual correlation; the columns it names (``time``/``coords``) are taken from
+            ``data``.
+        missing : {"none", "drop", "raise"}
+            ``"drop"`` drops the rows with a missing value in any column the model uses
+            (response, covariates, groups, positions); ``"raise"`` and ``"none"`` raise an error
+            naming the column.
+        groups : str or array_like
+            Group labels; ``None`` makes the whole data set one group (a spatial field).
+        """
+        if missing not in _MISSING:
+            raise ValueError(f"missing must be one of {_MISSING}, not {missing!r}")
+        if subset is not None:
+            data = data.loc[subset]
+        cov_struct = kwargs.get("cov_struct") or Independence()
+        groups = kwargs.pop("groups", None)
+        if not isinstance(data, pd.DataFrame):
+            data = pd.DataFrame(data)
+        if groups is None:
+            groups = np.zeros(len(data), dtype=int)
+            group_name = "Group"
+        elif isinstance(groups, str):
+            _check_columns(data, {"groups": [groups]})
+            group_name = groups
+            groups = data[groups].to_numpy()
+        else:
+            group_name = "Group"
+            groups = np.asarray(groups)
+            if len(groups) != len(data):
+                raise ValueError(f"groups has {len(groups)} values but data has {len(data)} rows")
+        pos_cols = cov_struct.position_columns
+        needed = {"formula": sorted(_formula_names(formula)), "cov_struct": pos_cols}
+        if re_formula is not None:
+            needed["re_formula"] = sorted(_formula_names(re_formula))
+        for k, f in (vc_formula or {}).items():
+            needed[f"vc_formula[{k!r}]"] = sorted(_formula_names(f))
+        _check_columns(data, needed)
+        used = sorted({c for names in needed.values() for c in names if c in data.columns})
+        na = data[used].isna().to_numpy() | pd.isna(groups)[:, None]
+        if na.any():
+            if missing == "drop":
+                keep = ~na.any(axis=1)
+                data = data.loc[keep]
+                groups = groups[keep]
+            else:
+                cols = [c for c, bad in zip(used, na.any(axis=0), strict=True) if bad]
+                if pd.isna(groups).any():
+                    cols.append(f"groups ({group_name})")
+                first = int(np.flatnonzero(na.any(axis=1))[0])
+                raise ValueError(
+                    f"missing values in column(s) {', '.join(repr(c) for c in cols)} "
+                    f"(first at row {data.index[first]!r}); pass missing='drop' to drop "
+                    f"those rows"
+                )
+        if not data.index.is_unique:
+            data = data.reset_index(drop=True)
+        for c in pos_cols:
+            if not pd.api.types.is_numeric_dtype(data[c]):
+                raise ValueError(
+                    f"position column {c!r} for {type(cov_struct).__name__} must be numeric; "
+                    f"it has dtype {data[c].dtype}"
+                )
+        kwargs["positions"] = data[pos_cols].to_numpy(dtype=float) if pos_cols else None
+        kwargs["position_names"] = pos_cols
+        no_re = re_formula is not None and re_formula.replace(" ", "") in ("0", "-1", "0+1")
+        mod = super().from_formula(
+            formula,
+            data,
+            re_formula=None if no_re else re_formula,
+            vc_formula=vc_formula,
+            use_sparse=use_sparse,
+            missing="none",
+            groups=groups,
+            *args,  # noqa: B026
+            **kwargs,
+        )
+        if no_re:
+            mod._drop_random_effects()
+        elif re_formula is None and vc_formula is None:
+            mod.data.exog_re_names = [group_name]
+            mod.data.exog_re_names_full = [f"{group_name} Var"]
+            mod.data.param_names = list(mod.exog_names) + [f"{group_name} Var"]
+        if hasattr(mod.data, "frame"):
+            mod._data_frame = data
+        return mod
+
+    def _drop_random_effects(self) -> None:
+        """Turn the model into one without G-side random effects (``re_formula="0"``)."""
+        if self.k_vc:
+            return
+        self.exog_re = np.zeros((len(self.endog), 0))
+        self.data.exog_re = self.exog_re
+        self.k_re = self.k_re2 = 0
+        self.k_params = self.k_fe
+        self.data.param_names = list(self.exog_names)
+        self.data.exog_re_names = []
+        self.data.exog_re_names_full = []
+        self._engine = None
+
+    # ------------------------------------------------- statsmodels compatibility
+    @property
+    def row_indices(self) -> dict:
+        o = np.argsort(self._group_codes, kind="stable")
+        bounds = np.cumsum(np.bincount(self._group_codes, minlength=self.n_groups))
+        parts = np.split(o, bounds[:-1])
+        return dict(zip(self.group_labels, [list(p) for p in parts], strict=True))
+
+    def group_list(self, array):
+        if array is None:
+            return None
+        ri = self.row_indices
+        return [np.asarray(array)[ri[g]] for g in self.group_labels]
+
+    @property
+    def endog_li(self):
+        return self.group_list(self.endog)
+
+    @property
+    def exog_li(self):
+        return self.group_list(self.exog)
+
+    @property
+    def exog_re_li(self):
+        return self.group_list(self.exog_re)
+
+    @property
+    def param_names(self) -> list[str]:
+        """Names of the packed parameters: fixed effects, G/scale, vc/scale, correlation."""
+        return list(self.data.param_names) + list(self.cov_struct.param_names)
+
+    # ------------------------------------------------------------- engine
+    def _vc_padded(self) -> list[np.ndarray]:
+        """Variance-component designs as per-row arrays, zero-padded to a common width."""
+        out = []
+        ri = self.row_indices
+        for j in range(self.k_vc):
+            mats = self.exog_vc.mats[j]
+            width = max((m.shape[1] for m in mats), default=0)
+            Z = np.zeros((self.nobs, width))
+            for gi, g in enumerate(self.group_labels):
+                m = mats[gi]
+                m = m.toarray() if hasattr(m, "toarray") else np.asarray(m)
+                Z[ri[g], : m.shape[1]] = m
+            out.append(Z)
+        return out
+
+    @property
+    def engine(self) -> Engine:
+        """The batched likelihood engine (built on first use)."""
+        if self._engine is None:
+            self._engine = Engine(
+                self.endog,
+                self.exog,
+                self._group_codes,
+                self.exog_re,
+                self._vc_padded(),
+                self.positions,
+                self.cov_struct,
+                mode=self._engine_mode,
+            )
+        return self._engine
+
+    def _transform(self) -> _Transform:
+        return _Transform(self.k_re, self.k_vc, self.engine.bounds)
+
+    def loglike(self, params, profile_fe=True):
+        """Profiled (REML or ML) log-likelihood at covariance parameters.
+
+        Parameters
+        ----------
+        params : array_like
+            Packed parameters ``(Psi lower triangle, vc / scale, correlation)`` — or the full
+            packed vector from a results object (fixed effects first), which is recognised by its
+            length.  ``beta`` and ``sigma^2`` are profiled out either way.
+        """
+        params = np.asarray(params, dtype=float)
+        k_cov = self.k_re2 + self.k_vc + self.cov_struct.k_params
+        if len(params) == self.k_fe + k_cov:
+            params = params[self.k_fe :]
+        lam, rho = params[: self.k_re2 + self.k_vc], params[self.k_re2 + self.k_vc :]
+        return -0.5 * self.engine.profile(lam, rho, self.reml)["dev"]
+
+    def score(self, params, profile_fe=True):
+        raise NotImplementedError(
+            "score is not provided on the packed scale; the fit uses the engine's analytic "
+            "gradient (MixedLM.engine.profile(..., gradient=True))"
+        )
+
+    def hessian(self, params):
+        raise NotImplementedError(
+            "use the results' cov_params() or statsmodels_lmm_ext.variance_model(results)"
+        )
+
+    def fit_regularized(self, *args, **kwargs):
+        raise NotImplementedError("fit_regularized is not available with residual structures")
+
+    def fit(
+        self,
+        start_params=None,
+        reml: bool = True,
+        *,
+        method: str | Sequence[str] = ("lbfgs", "bfgs", "nm"),
+        maxiter: int = 2000,
+        gtol: float = 1e-4,
+        full_output: bool = False,
+        **kwargs,
+    ):
+        """Fit by REML (default) or ML.
+
+        Parameters
+        ----------
+        start_params : dict or array_like, optional
+            Either a dict with any of ``cov_re`` (G), ``vcomp``, ``scale`` and the structure's
+            parameters by name (``rho``, ``range``, ``nugget``), or a packed vector
+            ``(Psi lower triangle, vc/scale, correlation)``.  By default several candidate
+            starts are scored and the best is used.
+        reml : bool
+            REML (default) or ML.
+        method : str or sequence of str
+            Optimisers tried in turn until the gradient criterion holds: ``"lbfgs"``,
+            ``"bfgs"``, ``"nm"`` (Nelder-Mead, then BFGS again), ``"powell"``.
+        maxiter : int
+            Iteration limit per optimiser.
+        gtol : float
+            Convergence criterion: the largest absolute gradient component of the profiled
+            deviance ``-2 l`` in the optimiser coordinates.  If not met after all optimisers, a
+            ``ConvergenceWarning`` is issued and ``converged`` is False.
+
+        Returns
+        -------
+        MixedLMResultsWrapper
+        """
+        for k in ("fe_pen", "cov_pen", "free", "niter_sa", "do_cg"):
+            if kwargs.pop(k, None) not in (None, 0, True):
+                raise ValueError(f"{k} is not supported by statsmodels_lmm_ext.MixedLM.fit")
+        if kwargs:
+            raise TypeError(f"unexpected keyword argument(s): {', '.join(kwargs)}")
+        from .results import MixedLMResults, MixedLMResultsWrapper
+
+        self.reml = bool(reml)
+        eng = self.engine
+        tr = self._transform()
+        methods = [method] if isinstance(method, str) else list(method)
+        hist = []
+
+        def f(u):
+            psi, vc, rho = tr.natural(u)
+            try:
+                return eng.profile(tr.lin(psi, vc), rho, self.reml)["dev"]
+            except EngineError:
+                return np.inf
+
+        def fg(u):
+            psi, vc, rho = tr.natural(u)
+            try:
+                out = eng.profile(tr.lin(psi, vc), rho, self.reml, gradient=True)
+            except EngineError:
+                return 1e300, np.zeros_like(u)
+            return out["dev"], tr.chain(u, out["grad_lin"], out["grad_rho"])
+
+        u = self._start(start_params, tr, f)
+        k = len(u)
+        converged = True
+        gmax = 0.0
+        if k:
+            converged = False
+            for m in methods:
+                u, info = self._optimize(m, fg, f, u, maxiter)
+                gmax = float(np.max(np.abs(fg(u)[1])))
+                hist.append({"method": m, "dev": f(u), "max|grad|": gmax, **info})
+                if gmax <= gtol and np.isfinite(f(u)):
+                    converged = True
+                    break
+            if not converged:
+                warnings.warn(
+                    f"MixedLM optimisation did not converge: max |gradient| = {gmax:.3g} > "
+                    f"gtol = {gtol:g} after {', '.join(methods)}; the estimates may not be the "
+                    "maximum (try other start_params or rescale the data)",
+                    ConvergenceWarning,
+                    stacklevel=2,
+                )
+        psi, vc, rho = tr.natural(u)
+        try:
+            prof = eng.profile(tr.lin(psi, vc), rho, self.reml)
+        except EngineError as exc:
+            raise RuntimeError(f"the fitted covariance is not positive definite: {exc}") from exc
+        scale = prof["scale"]
+        results = MixedLMResults.from_estimates(
+            self, prof["beta"], psi, vc, rho, scale, prof, converged=converged, hist=hist
+        )
+        if self.k_re and np.min(np.diag(results.cov_re)) < 1e-8 * max(scale, 1e-300):
+            warnings.warn(
+                "The MLE may be on the boundary of the parameter space (a random-effect "
+                "variance is estimated at zero).",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
+        return MixedLMResultsWrapper(results)
+
+    def _start(self, start_params, tr: _Transform, f) -> np.ndarray:
+        cs = self.cov_struct
+        if start_params is not None and not isinstance(start_params, Mapping):
+            sp = np.asarray(start_params, dtype=float)
+            k_cov = self.k_re2 + self.k_vc + cs.k_params
+            if len(sp) == self.k_fe + k_cov:
+                sp = sp[self.k_fe :]
+            if len(sp) != k_cov:
+                raise ValueError(f"start_params has length {len(sp)}; expected {k_cov}")
+            lam, rho = sp[: self.k_re2 + self.k_vc], sp[self.k_re2 + self.k_vc :]
+            psi = self._engine.psi_from_lin(lam)
+            return tr.unconstrained(psi, lam[self.k_re2 :], rho)
+        if isinstance(start_params, Mapping):
+            unknown = set(start_params) - {"cov_re", "vcomp", "scale", *cs.param_names}
+            if unknown:
+                raise ValueError(f"unknown start_params key(s): {sorted(unknown)}")
+            scale = float(start_params.get("scale", np.var(self.endog)))
+            psi = np.asarray(start_params.get("cov_re", np.eye(self.k_re) * scale)) / scale
+            vc = np.asarray(start_params.get("vcomp", np.full(self.k_vc, scale))) / scale
+            geo = [ch.geom for ch in self.engine.chunks]
+            rho = cs.start_params(geo)[0].copy()
+            for j, name in enumerate(cs.param_names):
+                if name in start_params:
+                    rho[j] = float(start_params[name])
+            return tr.unconstrained(psi.reshape(self.k_re, self.k_re), vc, rho)
+        geo = [ch.geom for ch in self.engine.chunks]
+        best, best_u = np.inf, None
+        for lev in (0.2, 1.0):
+            for rho in cs.start_params(geo):
+                u = tr.unconstrained(
+                    np.eye(self.k_re) * lev, np.full(self.k_vc, lev), np.asarray(rho)
+                )
+                val = f(u)
+                if val < best:
+                    best, best_u = val, u
+        if best_u is None:
+            raise ValueError("no starting value gives a positive definite covariance")
+        return best_u
+
+    @staticmethod
+    def _optimize(method, fg, f, u0, maxiter):
+        if method == "lbfgs":
+            r = optimize.minimize(
+                fg,
+                u0,
+                jac=True,
+                method="L-BFGS-B",
+                options={"maxiter": maxiter, "ftol": 1e-14, "gtol": 1e-9, "maxcor": 20},
+            )
+        elif method == "bfgs":
+            r = optimize.minimize(
+                fg, u0, jac=True, method="BFGS", options={"maxiter": maxiter, "gtol": 1e-7}
+            )
+        elif method == "nm":
+            r = optimize.minimize(
+                f,
+                u0,
+                method="Nelder-Mead",
+                options={"maxiter": maxiter * 5, "xatol": 1e-8, "fatol": 1e-10},
+            )
+            r2 = optimize.minimize(
+                fg, r.x, jac=True, method="BFGS", options={"maxiter": maxiter, "gtol": 1e-7}
+            )
+            r = r2 if r2.fun <= r.fun else r
+        elif method == "powell":
+            r = optimize.minimize(f, u0, method="Powell", options={"maxiter": maxiter * 5})
+        else:
+            raise ValueError(
+                f"unknown optimiser {method!r}; choose from 'lbfgs', 'bfgs', 'nm', 'powell'"
+            )
+        u = r.x if np.isfinite(r.fun) and r.fun <= f(u0) else u0
+        return u, {"success": bool(r.success), "nit": int(getattr(r, "nit", 0))}
+
+
+def mixedlm(
+    formula: str,
+    data,
+    groups=None,
+    re_formula: str | None = None,
+    vc_formula: Mapping[str, str] | None = None,
+    cov_struct: CovStruct | None = None,
+    subset=None,
+    missing: str = "none",
+    **kwargs,
+) -> MixedLM:
+    """Create a :class:`MixedLM` from a formula (mirrors ``statsmodels.formula.api.mixedlm``).
+
+    Parameters
+    ----------
+    formula : str
+        Fixed-effects formula, e.g. ``"distance ~ age * Sex"``.
+    data : DataFrame
+    groups : str or array_like, optional
+        Grouping column or labels; ``None`` makes the data one group.
+    re_formula : str, optional
+        Random effects (statsmodels semantics; ``"0"`` for none).
+    vc_formula : dict, optional
+        Variance components (statsmodels semantics).
+    cov_struct : CovStruct, optional
+        Residual correlation within group.
+    missing : {"none", "drop", "raise"}
+
+    Returns
+    -------
+    MixedLM
+    """
+    return MixedLM.from_formula(
+        formula,
+        data,
+        re_formula=re_formula,
+        vc_formula=vc_formula,
+        subset=subset,
+        missing=missing,
+        groups=groups,
+        cov_struct=cov_struct,
+        **kwargs,
+    )
