@@ -400,7 +400,7 @@ class MixedLM(sm_mlm.MixedLM):
             group_name = groups
             groups = data[groups].to_numpy()
         else:
-            group_name = "Group"
+            group_name = None
             groups = np.asarray(groups)
             if len(groups) != len(data):
                 raise ValueError(f"groups has {len(groups)} values but data has {len(data)} rows")
@@ -421,7 +421,7 @@ class MixedLM(sm_mlm.MixedLM):
             else:
                 cols = [c for c, bad in zip(used, na.any(axis=0), strict=True) if bad]
                 if pd.isna(groups).any():
-                    cols.append(f"groups ({group_name})")
+                    cols.append(f"groups ({group_name or 'array'})")
                 first = int(np.flatnonzero(na.any(axis=1))[0])
                 raise ValueError(
                     f"missing values in column(s) {', '.join(repr(c) for c in cols)} "
@@ -446,16 +446,17 @@ class MixedLM(sm_mlm.MixedLM):
             vc_formula=vc_formula,
             use_sparse=use_sparse,
             missing="none",
-            groups=groups,
+            groups=group_name if group_name in data.columns else groups,
             *args,  # noqa: B026
             **kwargs,
         )
         if no_re:
             mod._drop_random_effects()
         elif re_formula is None and vc_formula is None:
-            mod.data.exog_re_names = [group_name]
-            mod.data.exog_re_names_full = [f"{group_name} Var"]
-            mod.data.param_names = list(mod.exog_names) + [f"{group_name} Var"]
+            name = group_name or "Group"
+            mod.data.exog_re_names = [name]
+            mod.data.exog_re_names_full = [f"{name} Var"]
+            mod.data.param_names = list(mod.exog_names) + [f"{name} Var"]
         if hasattr(mod.data, "frame"):
             mod._data_frame = data
         return mod

@@ -316,8 +316,9 @@ class MixedLMResults(sm_mlm.MixedLMResults):
         )
         smry.add_df(fe.map(lambda x: f"{x:.3f}"), align="r")
         cp = self.covariance_parameters()
-        if len(cp):
-            smry.add_df(cp.map(lambda x: f"{x:.4f}" if np.isfinite(x) else ""), align="r")
+        cp[f"[{alpha / 2:g}"] = cp["Estimate"] - q * cp["Std.Err."]
+        cp[f"{1 - alpha / 2:g}]"] = cp["Estimate"] + q * cp["Std.Err."]
+        smry.add_df(cp, float_format="%.4f", align="r")
         return smry
 
     def covariance_parameters(self) -> pd.DataFrame:

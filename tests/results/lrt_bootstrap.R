@@ -108,6 +108,8 @@ refit_safe <- function(m, yy) {
   if (inherits(fit, "error"))
     return(list(ll = NA_real_, singular = NA, warn = TRUE, error = TRUE))
   conv <- fit@optinfo$conv$lme4$messages
+  conv <- conv[!grepl("singular", conv)]       # singular fits are counted separately
+  warn <- warn[!grepl("singular", warn)]
   list(ll = as.numeric(logLik(fit, REML = FALSE)), singular = isSingular(fit),
        warn = length(warn) > 0 || length(conv) > 0, error = FALSE)
 }
@@ -209,6 +211,14 @@ c1$pb <- c(list(
                       "of the positive LRT*")),
     pbk_summary(c1$lrt, 1, refo))))
 c1$pb$pbkrtest_style$mc_se <- with(c1$pb$pbkrtest_style, sqrt(p_PB * (1 - p_PB) / npos))
+## same, but LRT* of singular (boundary) refits set to exactly 0 first, so that
+## round-off (|LRT*| ~ 1e-12) does not decide which samples count as "positive"
+refz <- ifelse(res1[ok1, "singular"] == 1, 0, refo)
+c1$pb$pbkrtest_style_singular_zeroed <- c(
+  list(note = "as pbkrtest_style, after setting LRT* = 0 for the singular refits"),
+  pbk_summary(c1$lrt, 1, refz))
+c1$pb$pbkrtest_style_singular_zeroed$mc_se <-
+  with(c1$pb$pbkrtest_style_singular_zeroed, sqrt(p_PB * (1 - p_PB) / npos))
 
 ## RLRsim
 set.seed(1)
@@ -221,6 +231,14 @@ c1$exactLRT <- list(call = "RLRsim::exactLRT(lmer_ML_fit, lm_fit, seed = 1)  # n
 c1$exactRLRT <- list(call = "RLRsim::exactRLRT(lmer_REML_fit, seed = 1)  # nsim = 10000",
                      statistic = unname(erlrt$statistic), p_value = erlrt$p.value,
                      nsim = 10000)
+## Balanced one-way layout: both the ML and the REML LRT are nondecreasing
+## functions of the ANOVA F statistic, so their exact null p-value (for an
+## observed LRT > 0) equals the classical F-test p-value.
+aov1 <- anova(lm(y ~ group, data = oneway))
+c1$anova_F <- list(call = "anova(lm(y ~ group, data = oneway))",
+                   F = aov1[["F value"]][1], df1 = aov1$Df[1], df2 = aov1$Df[2],
+                   p_value = aov1[["Pr(>F)"]][1],
+                   note = "exact null p-value of the ML and REML LRT in this balanced design")
 cases$oneway_re <- c1
 
 ## ==================================================== 2. sleep_fixed =====
@@ -254,8 +272,7 @@ res2 <- do.call(rbind, lapply(sim2, function(yy) {
 }))
 p_pb2 <- s2$test["PBtest", "p.value"]
 c2$pb <- c(list(
-  call = "set.seed(1); pbkrtest::PBmodcomp(large, small, nsim = 2000, seed = 1)",
-  nsim = nsim2),
+  call = "set.seed(1); pbkrtest::PBmodcomp(large, small, nsim = 2000, seed = 1)"),
   pbk_summary(c2$lrt, c2$df, ref2),
   list(
     mc_se = sqrt(p_pb2 * (1 - p_pb2) / unname(s2$samples["npos"])),
