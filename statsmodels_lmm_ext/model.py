@@ -96,6 +96,17 @@ class _Transform:
         return out
 
 
+def _check_cov_struct(cov_struct) -> CovStruct:
+    if cov_struct is None:
+        return Independence()
+    if not isinstance(cov_struct, CovStruct):
+        raise TypeError(
+            f"cov_struct must be a CovStruct instance (e.g. AR1(time='visit')), "
+            f"not {type(cov_struct).__name__}"
+        )
+    return cov_struct
+
+
 def _formula_names(formula: str) -> set[str]:
     """Variable names a formula (or one side of it) refers to."""
     names: set[str] = set()
@@ -192,12 +203,7 @@ class MixedLM(sm_mlm.MixedLM):
             if k not in ("missing_idx", "formula", "model_spec", "position_names"):
                 raise ValueError(f"argument {k} not permitted for MixedLM initialization")
         position_names = kwargs.pop("position_names", None)
-        self.cov_struct = cov_struct if cov_struct is not None else Independence()
-        if not isinstance(self.cov_struct, CovStruct):
-            raise TypeError(
-                f"cov_struct must be a CovStruct instance (e.g. AR1(time='visit')), "
-                f"not {type(cov_struct).__name__}"
-            )
+        self.cov_struct = _check_cov_struct(cov_struct)
         if missing not in _MISSING:
             raise ValueError(f"missing must be one of {_MISSING}, not {missing!r}")
         self.use_sqrt = use_sqrt
@@ -388,7 +394,7 @@ class MixedLM(sm_mlm.MixedLM):
             raise ValueError(f"missing must be one of {_MISSING}, not {missing!r}")
         if subset is not None:
             data = data.loc[subset]
-        cov_struct = kwargs.get("cov_struct") or Independence()
+        cov_struct = _check_cov_struct(kwargs.get("cov_struct"))
         groups = kwargs.pop("groups", None)
         if not isinstance(data, pd.DataFrame):
             data = pd.DataFrame(data)
@@ -500,10 +506,14 @@ class MixedLM(sm_mlm.MixedLM):
     def exog_re_li(self):
         return self.group_list(self.exog_re)
 
-    @property
-    def param_names(self) -> list[str]:
+    def _set_param_names(self) -> None:
         """Names of the packed parameters: fixed effects, G/scale, vc/scale, correlation."""
-        return list(self.data.param_names) + list(self.cov_struct.param_names)
+        self.data.param_names = (
+            list(self.exog_names)
+            + list(self.data.exog_re_names_full)
+            + [f"{v} Var" for v in self.exog_vc.names]
+            + list(self.cov_struct.param_names)
+        )
 
     # ------------------------------------------------------------- engine
     def _vc_padded(self) -> list[np.ndarray]:
@@ -615,6 +625,7 @@ class MixedLM(sm_mlm.MixedLM):
         from .results import MixedLMResults, MixedLMResultsWrapper
 
         self.reml = bool(reml)
+        self._set_param_names()
         eng = self.engine
         tr = self._transform()
         methods = [method] if isinstance(method, str) else list(method)
