@@ -133,7 +133,9 @@ def _check_columns(data: pd.DataFrame, needed: Mapping[str, Sequence[str]]) -> N
     patsy_names |= {"Treatment", "Sum", "Diff", "Helmert", "Poly", "log", "exp", "sqrt"}
     for where, names in needed.items():
         missing = [
-            n for n in names if n not in known and n not in patsy_names and not hasattr(builtins, n)
+            n
+            for n in names
+            if n not in known and n not in patsy_names and not hasattr(builtins, n)
         ]
         if missing:
             raise ValueError(

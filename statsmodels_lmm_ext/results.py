@@ -10,7 +10,6 @@ from scipy import stats
 from statsmodels.base import wrapper as wrap
 from statsmodels.regression import mixed_linear_model as sm_mlm
 
-
 from .inference import VarianceModel
 
 cache_readonly = sm_mlm.cache_readonly
@@ -200,9 +199,7 @@ class MixedLMResults(sm_mlm.MixedLMResults):
         out = {}
         for rows, _, Hinv in eng.conditional(lam, self._rho, self.fe_params):
             gid = eng.groups[rows[:, 0]]
-            blocks = [eng.Z[rows] @ psi] + [
-                vc_s[j] * z[rows] for j, z in enumerate(eng.Zvc)
-            ]
+            blocks = [eng.Z[rows] @ psi] + [vc_s[j] * z[rows] for j, z in enumerate(eng.Zvc)]
             A = np.concatenate(blocks, axis=2)  # (U, n, q + sum m_j)
             D = np.zeros(A.shape[2:] * 2)
             q = m.k_re
@@ -330,8 +327,9 @@ class MixedLMResults(sm_mlm.MixedLMResults):
         m = self.model
         vm = self.variance_model
         names = list(m.data.exog_re_names_full) + [f"{n} Var" for n in m.exog_vc.names]
-        names += ["Residual"] + [f"{n} ({type(m.cov_struct).__name__})" for n in
-                                 m.cov_struct.param_names]
+        names += ["Residual"] + [
+            f"{n} ({type(m.cov_struct).__name__})" for n in m.cov_struct.param_names
+        ]
         theta = vm.theta
         if len(theta) == 1:
             se = np.array([np.nan])

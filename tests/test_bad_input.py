@@ -45,16 +45,20 @@ def test_non_integer_time_for_ar1(ortho):
     with pytest.raises(ValueError, match=r"AR1 needs integer time positions in column 't'"):
         lmm.mixedlm("distance ~ age", ortho, groups="Subject", cov_struct=lmm.AR1(time="t"))
     # the continuous-time structure accepts it
-    res = lmm.mixedlm("distance ~ age", ortho, groups="Subject",
-                      cov_struct=lmm.Power(time="t")).fit()
+    res = lmm.mixedlm(
+        "distance ~ age", ortho, groups="Subject", cov_struct=lmm.Power(time="t")
+    ).fit()
     assert res.converged
 
 
 @pytest.mark.parametrize("struct", [lmm.AR1, lmm.Power])
 def test_duplicated_time_point(ortho, struct):
     ortho.loc[ortho.index[2], "visit"] = 2  # second row of M01 is at visit 2 already
-    with pytest.raises(ValueError, match=r"group 'M01' has two rows at the same position "
-                                         r"visit=2"):
+    with pytest.raises(
+        ValueError,
+        match=r"group 'M01' has two rows at the same position "
+        r"visit=2",
+    ):
         lmm.mixedlm("distance ~ age", ortho, groups="Subject", cov_struct=struct(time="visit"))
 
 
@@ -82,8 +86,9 @@ def test_missing_in_unused_column_is_ignored(ortho):
 
 def test_single_row_group_is_fine(ortho):
     d = ortho.iloc[[0] + list(range(4, len(ortho)))]  # M01 keeps one row
-    res = lmm.mixedlm("distance ~ age * Sex", d, groups="Subject",
-                      cov_struct=lmm.AR1(time="visit")).fit()
+    res = lmm.mixedlm(
+        "distance ~ age * Sex", d, groups="Subject", cov_struct=lmm.AR1(time="visit")
+    ).fit()
     assert res.converged
     assert res.random_effects["M01"].shape == (1,)
 
@@ -108,8 +113,9 @@ def test_wrong_cov_struct_type(ortho):
 
 
 def test_non_convergence_warns_and_flags(ortho):
-    model = lmm.mixedlm("distance ~ age * Sex", ortho, groups="Subject",
-                        cov_struct=lmm.AR1(time="visit"))
+    model = lmm.mixedlm(
+        "distance ~ age * Sex", ortho, groups="Subject", cov_struct=lmm.AR1(time="visit")
+    )
     with pytest.warns(ConvergenceWarning, match="did not converge"):
         res = model.fit(method="lbfgs", maxiter=1)
     assert res.converged is False
@@ -132,16 +138,23 @@ def test_boundary_fit_warns():
 def test_array_interface_with_positions():
     d = lmm.datasets.load("orthodont")
     X = np.column_stack([np.ones(len(d)), d["age"]])
-    model = lmm.MixedLM(d["distance"].to_numpy(), X, d["Subject"].to_numpy(),
-                        exog_re=np.ones(len(d)), cov_struct=lmm.AR1(time="visit"),
-                        positions=d["visit"].to_numpy())
+    model = lmm.MixedLM(
+        d["distance"].to_numpy(),
+        X,
+        d["Subject"].to_numpy(),
+        exog_re=np.ones(len(d)),
+        cov_struct=lmm.AR1(time="visit"),
+        positions=d["visit"].to_numpy(),
+    )
     res = model.fit()
-    ref = lmm.mixedlm("distance ~ age", d, groups="Subject", re_formula="1",
-                      cov_struct=lmm.AR1(time="visit")).fit()
+    ref = lmm.mixedlm(
+        "distance ~ age", d, groups="Subject", re_formula="1", cov_struct=lmm.AR1(time="visit")
+    ).fit()
     np.testing.assert_allclose(res.llf, ref.llf, rtol=1e-10)
     with pytest.raises(ValueError, match="needs 1 position column"):
-        lmm.MixedLM(d["distance"].to_numpy(), X, d["Subject"].to_numpy(),
-                    cov_struct=lmm.AR1(time="visit"))
+        lmm.MixedLM(
+            d["distance"].to_numpy(), X, d["Subject"].to_numpy(), cov_struct=lmm.AR1(time="visit")
+        )
 
 
 def test_array_interface_missing_drop():

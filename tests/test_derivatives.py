@@ -33,7 +33,10 @@ def orthodont():
 
 def model(name, re_formula="1 + age"):
     return lmm.mixedlm(
-        "distance ~ age * Sex", orthodont(), groups="Subject", re_formula=re_formula,
+        "distance ~ age * Sex",
+        orthodont(),
+        groups="Subject",
+        re_formula=re_formula,
         cov_struct=STRUCTS[name](),
     )
 
@@ -60,7 +63,7 @@ def test_dV_d2V_match_finite_differences(name):
         tp[k] += h
         tm[k] -= h
         up, um = V_at(eng, tp, 3, 0), V_at(eng, tm, 3, 0)
-        for (_, V, dV, d2V), (_, Vp, dVp, _), (_, Vm, dVm, _) in zip(base, up, um, strict=True):
+        for (_, _V, dV, d2V), (_, Vp, dVp, _), (_, Vm, dVm, _) in zip(base, up, um, strict=True):
             assert_allclose(dV[k], (Vp - Vm) / (2 * h), rtol=1e-6, atol=1e-7)
             assert_allclose(d2V[k], (dVp - dVm) / (2 * h), rtol=1e-5, atol=1e-6)
 
@@ -73,8 +76,9 @@ def test_profile_gradient_matches_finite_differences(name, reml):
     eng = m.engine
     tr = m._transform()
     rng = np.random.default_rng(1)
-    u = tr.unconstrained(np.array([[0.8, -0.02], [-0.02, 0.01]]), np.zeros(0),
-                         np.asarray(RHO[name], float))
+    u = tr.unconstrained(
+        np.array([[0.8, -0.02], [-0.02, 0.01]]), np.zeros(0), np.asarray(RHO[name], float)
+    )
     u = u + 0.05 * rng.normal(size=len(u))
 
     def dev(u):
@@ -104,14 +108,34 @@ def minus2_loglik_theta(eng, theta, reml):
 
 
 IDENTIFIED = {
-    "orthodont_ri_ar1": ("orthodont", "distance ~ age * Sex", "Subject", "1",
-                         lambda: lmm.AR1(time="visit")),
-    "orthodont_cs": ("orthodont", "distance ~ age * Sex", "Subject", "0",
-                     lambda: lmm.CompoundSymmetry()),
-    "bodyweight_ri_exp": ("bodyweight", "weight ~ Time * C(Diet)", "Rat", "1",
-                          lambda: lmm.Exponential(coords="Time")),
-    "wheat2_gauss_nugget": ("wheat2", "grain_yield ~ 0 + variety", None, "0",
-                            lambda: lmm.Gaussian(coords=["latitude", "longitude"], nugget=True)),
+    "orthodont_ri_ar1": (
+        "orthodont",
+        "distance ~ age * Sex",
+        "Subject",
+        "1",
+        lambda: lmm.AR1(time="visit"),
+    ),
+    "orthodont_cs": (
+        "orthodont",
+        "distance ~ age * Sex",
+        "Subject",
+        "0",
+        lambda: lmm.CompoundSymmetry(),
+    ),
+    "bodyweight_ri_exp": (
+        "bodyweight",
+        "weight ~ Time * C(Diet)",
+        "Rat",
+        "1",
+        lambda: lmm.Exponential(coords="Time"),
+    ),
+    "wheat2_gauss_nugget": (
+        "wheat2",
+        "grain_yield ~ 0 + variety",
+        None,
+        "0",
+        lambda: lmm.Gaussian(coords=["latitude", "longitude"], nugget=True),
+    ),
 }
 
 
@@ -119,8 +143,9 @@ IDENTIFIED = {
 @pytest.mark.parametrize("name", sorted(IDENTIFIED))
 def test_observed_information_is_the_hessian(name, reml):
     data, formula, groups, re_formula, struct = IDENTIFIED[name]
-    res = lmm.mixedlm(formula, lmm.datasets.load(data), groups=groups, re_formula=re_formula,
-                      cov_struct=struct()).fit(reml=reml)
+    res = lmm.mixedlm(
+        formula, lmm.datasets.load(data), groups=groups, re_formula=re_formula, cov_struct=struct()
+    ).fit(reml=reml)
     vm = res.variance_model
     theta = vm.theta
     eng = res.model.engine
@@ -131,7 +156,8 @@ def test_observed_information_is_the_hessian(name, reml):
         for j in range(k):
             ei, ej = np.eye(k)[i] * hs[i], np.eye(k)[j] * hs[j]
             f = lambda t: minus2_loglik_theta(eng, t, reml)  # noqa: E731
-            H[i, j] = (f(theta + ei + ej) - f(theta + ei - ej) - f(theta - ei + ej)
-                       + f(theta - ei - ej)) / (4 * hs[i] * hs[j])
+            H[i, j] = (
+                f(theta + ei + ej) - f(theta + ei - ej) - f(theta - ei + ej) + f(theta - ei - ej)
+            ) / (4 * hs[i] * hs[j])
     # observed information of -l is half the Hessian of -2l
     assert_allclose(vm.information("observed"), H / 2, rtol=2e-4, atol=1e-6)

@@ -11,16 +11,20 @@ import statsmodels_lmm_ext as lmm
 @pytest.fixture(scope="module")
 def res():
     d = lmm.datasets.load("orthodont")
-    return lmm.mixedlm("distance ~ age * Sex", d, groups="Subject", re_formula="1 + age",
-                       cov_struct=lmm.AR1(time="visit")).fit()
+    return lmm.mixedlm(
+        "distance ~ age * Sex",
+        d,
+        groups="Subject",
+        re_formula="1 + age",
+        cov_struct=lmm.AR1(time="visit"),
+    ).fit()
 
 
 def test_labelled_attributes(res):
     names = ["Intercept", "Sex[T.Male]", "age", "age:Sex[T.Male]"]
     assert list(res.fe_params.index) == names
     assert list(res.bse_fe.index) == names
-    assert list(res.params.index) == names + [
-        "Subject Var", "Subject x age Cov", "age Var", "rho"]
+    assert list(res.params.index) == names + ["Subject Var", "Subject x age Cov", "age Var", "rho"]
     assert list(res.tvalues.index) == list(res.params.index)
     assert list(res.pvalues.index) == list(res.params.index)
     ci = res.conf_int()
@@ -70,9 +74,13 @@ def test_predict(res):
     new = pd.DataFrame({"age": [9.0, 13.0], "Sex": ["Female", "Male"]})
     p = res.predict(exog=new)
     b = res.fe_params
-    assert_allclose(np.asarray(p), [b["Intercept"] + 9 * b["age"],
-                                    b["Intercept"] + b["Sex[T.Male]"] + 13 * (b["age"] + b[
-                                        "age:Sex[T.Male]"])])
+    assert_allclose(
+        np.asarray(p),
+        [
+            b["Intercept"] + 9 * b["age"],
+            b["Intercept"] + b["Sex[T.Male]"] + 13 * (b["age"] + b["age:Sex[T.Male]"]),
+        ],
+    )
     assert len(res.predict(d)) == len(d)
 
 
@@ -95,18 +103,35 @@ def test_wald_tests_on_fixed_effects(res):
 
 def test_summary_contents(res):
     text = res.summary().as_text()
-    for item in ["REML", "AR1('visit')", "Log-Likelihood", "AIC", "BIC", "No. Groups:", "27",
-                 "No. Observations:", "108", "Subject Var", "Residual", "rho (AR1)",
-                 "age:Sex[T.Male]"]:
+    for item in [
+        "REML",
+        "AR1('visit')",
+        "Log-Likelihood",
+        "AIC",
+        "BIC",
+        "No. Groups:",
+        "27",
+        "No. Observations:",
+        "108",
+        "Subject Var",
+        "Residual",
+        "rho (AR1)",
+        "age:Sex[T.Male]",
+    ]:
         assert item in text, item
 
 
 def test_summary_for_every_structure():
     d = lmm.datasets.load("orthodont")
-    for cs in [lmm.CompoundSymmetry(), lmm.Power(time="age"),
-               lmm.Exponential(coords="age", nugget=True), lmm.Gaussian(coords=["age"])]:
-        res = lmm.mixedlm("distance ~ age", d, groups="Subject", re_formula="0",
-                          cov_struct=cs).fit()
+    for cs in [
+        lmm.CompoundSymmetry(),
+        lmm.Power(time="age"),
+        lmm.Exponential(coords="age", nugget=True),
+        lmm.Gaussian(coords=["age"]),
+    ]:
+        res = lmm.mixedlm(
+            "distance ~ age", d, groups="Subject", re_formula="0", cov_struct=cs
+        ).fit()
         text = res.summary().as_text()
         assert type(cs).__name__ in text
         for name in cs.param_names:
@@ -116,8 +141,9 @@ def test_summary_for_every_structure():
 
 def test_ml_fit_and_information_criteria():
     d = lmm.datasets.load("orthodont")
-    r = lmm.mixedlm("distance ~ age", d, groups="Subject",
-                    cov_struct=lmm.AR1(time="visit")).fit(reml=False)
+    r = lmm.mixedlm("distance ~ age", d, groups="Subject", cov_struct=lmm.AR1(time="visit")).fit(
+        reml=False
+    )
     assert r.method == "ML"
     k = 2 + 1 + 1 + 1  # fixed effects, G, sigma^2, rho
     assert_allclose(r.aic, -2 * r.llf + 2 * k)
@@ -126,7 +152,12 @@ def test_ml_fit_and_information_criteria():
 
 def test_one_group_spatial_field():
     w = lmm.datasets.load("wheat2")
-    r = lmm.mixedlm("grain_yield ~ 0 + variety", w, groups=None, re_formula="0",
-                    cov_struct=lmm.Exponential(coords=["latitude", "longitude"])).fit()
+    r = lmm.mixedlm(
+        "grain_yield ~ 0 + variety",
+        w,
+        groups=None,
+        re_formula="0",
+        cov_struct=lmm.Exponential(coords=["latitude", "longitude"]),
+    ).fit()
     assert r.model.n_groups == 1 and r.converged
     assert r.cov_struct_params["range"] > 0

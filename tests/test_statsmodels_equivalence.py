@@ -24,10 +24,12 @@ def test_independence_matches_statsmodels(spec, reml):
     data = lmm.datasets.load(name)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        ref = smf.mixedlm(formula, data, groups=groups, re_formula=re_formula,
-                          vc_formula=vc).fit(reml=reml, method=["lbfgs"])
-    ours = lmm.mixedlm(formula, data, groups=groups, re_formula=re_formula,
-                       vc_formula=vc).fit(reml=reml)
+        ref = smf.mixedlm(formula, data, groups=groups, re_formula=re_formula, vc_formula=vc).fit(
+            reml=reml, method=["lbfgs"]
+        )
+    ours = lmm.mixedlm(formula, data, groups=groups, re_formula=re_formula, vc_formula=vc).fit(
+        reml=reml
+    )
     assert ours.converged
     # ours may find a (slightly) higher optimum than statsmodels' optimiser, never a lower one
     assert ours.llf >= ref.llf - 1e-6 * abs(ref.llf)
@@ -40,8 +42,12 @@ def test_independence_matches_statsmodels(spec, reml):
     assert list(ours.params.index) == list(ref.params.index)
     # BLUPs under independence agree with statsmodels'
     g = ref.model.group_labels[0]
-    assert_allclose(ours.random_effects[g].values, ref.random_effects[g].values,
-                    rtol=2e-3, atol=1e-3 * np.sqrt(ref.scale))
+    assert_allclose(
+        ours.random_effects[g].values,
+        ref.random_effects[g].values,
+        rtol=2e-3,
+        atol=1e-3 * np.sqrt(ref.scale),
+    )
     assert_allclose(ours.fittedvalues, ref.fittedvalues, rtol=1e-4, atol=1e-4)
 
 

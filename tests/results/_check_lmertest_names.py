@@ -15,6 +15,7 @@ for every case.  For each case this script verifies that
   passed to lmerTest::contest) under the same permutation,
 * the KRmodcomp small model formula gives a patsy design nested in the large one.
 """
+
 import json
 import os
 import sys
@@ -68,13 +69,16 @@ def main(mm_dir):
 
         status = "OK" if diff < 1e-10 else "FAIL"
         ok &= diff < 1e-10
-        print(f"{name:12s} {status}  max|X_R[perm] - X_patsy| = {diff:.3g}  "
-              f"p = {len(names)}  n = {X_py.shape[0]}")
+        print(
+            f"{name:12s} {status}  max|X_R[perm] - X_patsy| = {diff:.3g}  "
+            f"p = {len(names)}  n = {X_py.shape[0]}"
+        )
     print("all OK" if ok else "MISMATCH")
     return 0 if ok else 1
 
 
 if __name__ == "__main__":
-    default = os.environ.get("LMERTEST_MM_DIR",
-                             os.path.join(tempfile.gettempdir(), "lmertest_kr_mm"))
+    default = os.environ.get(
+        "LMERTEST_MM_DIR", os.path.join(tempfile.gettempdir(), "lmertest_kr_mm")
+    )
     sys.exit(main(sys.argv[1] if len(sys.argv) > 1 else default))

@@ -43,19 +43,21 @@ def check_case(spec):
     names_r = list(xr.columns)
     x_r = xr.to_numpy(dtype=float)
     if x_r.shape != x_py.shape:
-        raise ValueError("shape mismatch R %s vs patsy %s" % (x_r.shape, x_py.shape))
+        raise ValueError(f"shape mismatch R {x_r.shape} vs patsy {x_py.shape}")
     order = []
     for j, name in enumerate(names_py):
         diffs = np.abs(x_r - x_py[:, [j]]).max(axis=0)
         hits = np.flatnonzero(diffs < TOL)
         if len(hits) != 1:
-            raise ValueError("patsy column %r matches R columns %s" % (name, [names_r[k] for k in hits]))
+            raise ValueError(
+                f"patsy column {name!r} matches R columns {[names_r[k] for k in hits]}"
+            )
         order.append(int(hits[0]))
     if sorted(order) != list(range(len(names_r))):
         raise ValueError("column mapping is not a bijection")
     max_diff = float(np.abs(x_r[:, order] - x_py).max())
     if max_diff >= TOL:
-        raise ValueError("reordered R matrix differs from patsy: %g" % max_diff)
+        raise ValueError(f"reordered R matrix differs from patsy: {max_diff:g}")
     return {
         "fe_names": names_py,
         "fe_names_r": [names_r[k] for k in order],
@@ -69,7 +71,7 @@ def main(workdir):
     out = {}
     for case, spec in specs.items():
         out[case] = check_case(spec)
-        print("%-32s ok  max|diff| = %.3g" % (case, out[case]["max_abs_diff"]))
+        print(f"{case:<32s} ok  max|diff| = {out[case]['max_abs_diff']:.3g}")
     with open(os.path.join(workdir, "mapping.json"), "w") as f:
         json.dump(out, f, indent=1)
 
