@@ -10,7 +10,7 @@ element of ``Psi = G / sigma^2``, lower triangle, and one per variance component
 the residual correlation.  Everything is a sum over *units*: either single groups, or — when all
 groups sharing a pattern of positions and random-effects rows share one ``H`` — patterns, with
 the data entering through the sufficient statistics ``S_XX[t, s] = sum_i x_it x_is'`` etc.
-(DESIGN.md section 2).  Units of one size are stacked so that each operation is one batched
+(the "pattern" route).  Units of one size are stacked so that each operation is one batched
 numpy call; no ``N x N`` matrix is ever formed.
 
 References
@@ -360,7 +360,7 @@ class Engine:
 
         Natural parameters ``theta = (G lower triangle, vc, sigma^2, rho)`` with
         ``V_i = Z_i G Z_i' + sum_j vc_j K_ji + sigma^2 C_i(rho)``.  With ``Vi = V^-1``,
-        ``V_k = dV/dtheta_k`` and ``V_kl`` the second derivatives it returns (DESIGN.md s. 3-4):
+        ``V_k = dV/dtheta_k`` and ``V_kl`` the second derivatives it returns:
 
         ``XVX`` = X'Vi X; ``P[k]`` = -X'Vi V_k Vi X; ``Q[k, l]`` = X'Vi V_k Vi V_l Vi X;
         ``R[k, l]`` = X'Vi V_kl Vi X; ``trVV[k, l]`` = tr(Vi V_k Vi V_l);

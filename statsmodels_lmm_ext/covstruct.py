@@ -217,9 +217,9 @@ class AR1(_TimeStructure):
     def check_positions(self, pos, columns):
         t = pos[:, 0]
         if not np.all(np.isfinite(t)) or np.any(t != np.round(t)):
-            bad = t[~np.isfinite(t) | (t != np.round(t))][0]
+            bad = float(t[~np.isfinite(t) | (t != np.round(t))][0])
             raise ValueError(
-                f"AR1 needs integer time positions in column {columns[0]!r}; found {bad!r}. "
+                f"AR1 needs integer time positions in column {columns[0]!r}; found {bad:g}. "
                 "Use Power(time=...) for real-valued times."
             )
 

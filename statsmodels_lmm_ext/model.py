@@ -174,13 +174,13 @@ class MixedLM(sm_mlm.MixedLM):
     missing : {"none", "drop", "raise"}
         Array interface: ``"drop"`` drops rows with a NaN anywhere, otherwise NaNs raise.
     engine : {"auto", "pattern", "group"}
-        How groups are batched (see DESIGN.md section 2); ``"auto"`` chooses.
+        How groups are batched (see the user guide, "How the engine batches groups"); ``"auto"`` chooses.
 
     Notes
     -----
     The likelihood is profiled over ``beta`` and ``sigma^2`` and maximised over
     ``Psi = G / sigma^2`` (through its Cholesky factor), the variance components and the
-    correlation parameters; REML and ML as in Harville (1977).  See DESIGN.md.
+    correlation parameters; REML and ML as in Harville (1977).  See the user guide (docs/residual_structures.rst).
 
     References
     ----------
@@ -570,17 +570,20 @@ class MixedLM(sm_mlm.MixedLM):
         return -0.5 * self.engine.profile(lam, rho, self.reml)["dev"]
 
     def score(self, params, profile_fe=True):
+        """Not available: the fit uses the engine's analytic gradient."""
         raise NotImplementedError(
             "score is not provided on the packed scale; the fit uses the engine's analytic "
             "gradient (MixedLM.engine.profile(..., gradient=True))"
         )
 
     def hessian(self, params):
+        """Not available: see ``results.cov_params()`` and ``variance_model(results)``."""
         raise NotImplementedError(
             "use the results' cov_params() or statsmodels_lmm_ext.variance_model(results)"
         )
 
     def fit_regularized(self, *args, **kwargs):
+        """Not available with residual structures."""
         raise NotImplementedError("fit_regularized is not available with residual structures")
 
     def fit(
@@ -723,7 +726,15 @@ class MixedLM(sm_mlm.MixedLM):
                 if val < best:
                     best, best_u = val, u
         if best_u is None:
-            raise ValueError("no starting value gives a positive definite covariance")
+            hint = ""
+            if cs.position_columns and not getattr(cs, "nugget", True):
+                hint = (
+                    "; two rows of one group at the same coordinates make a spatial "
+                    "correlation matrix singular: use nugget=True or remove the duplicates"
+                )
+            raise ValueError(
+                f"no starting value gives a positive definite covariance for {cs!r}{hint}"
+            )
         return best_u
 
     @staticmethod

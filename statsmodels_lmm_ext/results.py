@@ -28,7 +28,20 @@ class MixedLMResults(sm_mlm.MixedLMResults):
 
     Attributes
     ----------
-    fe_params, cov_re, vcomp, scale, cov_struct_params, converged, method, llf
+    fe_params : Series
+        Fixed-effects estimates.
+    cov_re : DataFrame
+        Random-effects covariance ``G`` on the data scale.
+    vcomp : ndarray
+        Variance components on the data scale.
+    scale : float
+        Residual variance ``sigma^2``.
+    cov_struct_params : Series
+        Residual correlation parameters (nlme's parameterisation).
+    converged : bool
+        Whether the gradient criterion of ``fit`` was met.
+    method : str
+        ``"REML"`` or ``"ML"``.
     """
 
     @classmethod
@@ -81,7 +94,7 @@ class MixedLMResults(sm_mlm.MixedLMResults):
 
     @cached_property
     def variance_model(self) -> VarianceModel:
-        """Natural covariance parameters with derivatives and information (DESIGN.md s. 3)."""
+        """Natural covariance parameters with derivatives and information."""
         m = self.model
         names = [f"G {n}" for n in m.data.exog_re_names_full]
         names += [f"{n} Var" for n in m.exog_vc.names] + ["scale"]
@@ -331,10 +344,7 @@ class MixedLMResults(sm_mlm.MixedLMResults):
             f"{n} ({type(m.cov_struct).__name__})" for n in m.cov_struct.param_names
         ]
         theta = vm.theta
-        if len(theta) == 1:
-            se = np.array([np.nan])
-        else:
-            se = np.sqrt(np.clip(np.diag(vm.cov_theta("observed")), 0, None))
+        se = np.sqrt(np.clip(np.diag(vm.cov_theta("observed")), 0, None))
         return pd.DataFrame({"Estimate": theta, "Std.Err.": se}, index=names)
 
 
