@@ -174,13 +174,15 @@ class MixedLM(sm_mlm.MixedLM):
     missing : {"none", "drop", "raise"}
         Array interface: ``"drop"`` drops rows with a NaN anywhere, otherwise NaNs raise.
     engine : {"auto", "pattern", "group"}
-        How groups are batched (see the user guide, "How the engine batches groups"); ``"auto"`` chooses.
+        How groups are batched (user guide, "How the engine batches groups"); ``"auto"``
+        chooses.
 
     Notes
     -----
     The likelihood is profiled over ``beta`` and ``sigma^2`` and maximised over
     ``Psi = G / sigma^2`` (through its Cholesky factor), the variance components and the
-    correlation parameters; REML and ML as in Harville (1977).  See the user guide (docs/residual_structures.rst).
+    correlation parameters; REML and ML as in Harville (1977).  See the user guide
+    (docs/residual_structures.rst).
 
     References
     ----------
