@@ -45,7 +45,7 @@ import sys
 import time
 import traceback
 import warnings
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -130,6 +130,23 @@ def rss_mb() -> float | None:
     return None
 
 
+def _cpu_times() -> list[int] | None:
+    """Aggregate CPU jiffies from /proc/stat (user nice system idle iowait irq softirq steal)."""
+    try:
+        with open("/proc/stat") as fh:
+            return [int(v) for v in fh.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return None
+
+
+def _loadavg() -> list[float] | None:
+    try:
+        with open("/proc/loadavg") as fh:
+            return [float(v) for v in fh.read().split()[:3]]
+    except (OSError, ValueError):
+        return None
+
+
 def data_hash(df) -> str:
     h = hashlib.sha1()
     h.update(df["y"].to_numpy().tobytes())
@@ -184,7 +201,9 @@ def machine_info() -> dict:
     untracked = git("ls-files", "--others", "--exclude-standard", "statsmodels_lmm_ext")
     return {
         "nproc": os.cpu_count(),
-        "nproc_affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "nproc_affinity": len(os.sched_getaffinity(0))
+        if hasattr(os, "sched_getaffinity")
+        else None,
         "cpu_model": cpu,
         "mem_total_gib": mem_total,
         "platform": platform.platform(),
@@ -381,6 +400,8 @@ def run_worker(spec: dict, timeout: float) -> dict:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", json.dumps(spec)]
     label = f"{spec['kind']}:{spec['case_name']}:{spec.get('cov', 'sm')}"
     print(f"  running {label} ...", flush=True)
+    load_before = _loadavg()
+    cpu0 = _cpu_times()
     t0 = time.perf_counter()
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
@@ -396,6 +417,15 @@ def run_worker(spec: dict, timeout: float) -> dict:
         }
     out = json.loads(lines[-1])
     out["wall_s"] = wall
+    # Machine noise indicators: load average before the run and, over the run, the share of
+    # CPU time stolen by the hypervisor and the busy share of all cores (ours is ~1 core + BLAS).
+    out["loadavg_before"] = load_before
+    cpu1 = _cpu_times()
+    if cpu0 and cpu1:
+        d = [b - a for a, b in zip(cpu0, cpu1, strict=True)]
+        tot = sum(d) or 1
+        out["cpu_steal_frac"] = round(d[7] / tot, 4)
+        out["cpu_busy_frac"] = round(1 - (d[3] + d[4]) / tot, 4)
     return out
 
 
@@ -405,14 +435,18 @@ def _fmt(x, nd=3):
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     ap.add_argument("--quick", action="store_true", help="small sizes (smoke test, < 30 s)")
     ap.add_argument("--out", type=Path, help="output JSON path")
     ap.add_argument("--reps", type=int, default=3, help="repeats of our medium fits (median)")
     ap.add_argument("--sm-reps", type=int, default=None, help="repeats of the statsmodels fit")
     ap.add_argument("--large-reps", type=int, default=1, help="repeats of the 1M-row fits")
     ap.add_argument("--skip-large", action="store_true", help="skip the 1M-row cases")
-    ap.add_argument("--skip-large-drop", action="store_true", help="skip the 1M rows, 10%% drop case")
+    ap.add_argument(
+        "--skip-large-drop", action="store_true", help="skip the 1M rows, 10%% drop case"
+    )
     ap.add_argument("--profile", action="store_true", help="write cProfile reports")
     ap.add_argument("--timeout", type=float, default=1800.0, help="per-measurement timeout, s")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
@@ -450,7 +484,7 @@ def main(argv=None) -> int:
     results = {
         "benchmark": "bench_fit",
         "mode": mode,
-        "timestamp_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "timestamp_utc": datetime.now(UTC).isoformat(timespec="seconds"),
         "formula": FORMULA,
         "seed": SEED,
         "machine": machine_info(),

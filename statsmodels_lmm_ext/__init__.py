@@ -18,7 +18,18 @@ from .covstruct import (
     Independence,
     Power,
 )
-from .inference import VarianceModel, variance_model
+from .inference import (
+    DDF_METHODS,
+    KRCovariance,
+    KRTestResult,
+    VarianceModel,
+    anova,
+    f_test,
+    kenward_roger,
+    kenward_roger_test,
+    t_test,
+    variance_model,
+)
 from .model import MixedLM, mixedlm
 from .results import MixedLMResults, MixedLMResultsWrapper
 
@@ -29,6 +40,9 @@ __all__ = [
     "COV_STRUCTS",
     "CompoundSymmetry",
     "CovStruct",
+    "DDF_METHODS",
+    "KRCovariance",
+    "KRTestResult",
     "Exponential",
     "Gaussian",
     "Independence",
@@ -37,8 +51,13 @@ __all__ = [
     "MixedLMResultsWrapper",
     "Power",
     "VarianceModel",
+    "anova",
     "datasets",
+    "f_test",
+    "kenward_roger",
+    "kenward_roger_test",
     "mixedlm",
+    "t_test",
     "variance_model",
     "__version__",
 ]

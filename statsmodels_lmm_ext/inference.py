@@ -21,7 +21,19 @@ import numpy as np
 
 from ._engine import Engine
 
-__all__ = ["VarianceModel", "variance_model", "INFORMATION"]
+__all__ = [
+    "DDF_METHODS",
+    "INFORMATION",
+    "KRCovariance",
+    "KRTestResult",
+    "VarianceModel",
+    "anova",
+    "f_test",
+    "kenward_roger",
+    "kenward_roger_test",
+    "t_test",
+    "variance_model",
+]
 
 #: information-matrix types for ``W = Cov(theta_hat)``
 INFORMATION = ("observed", "expected")
@@ -108,12 +120,32 @@ class VarianceModel:
         yPVPVPy = b["rVVVr"] - xr @ Phi @ xr.T
         return 0.5 * (trPV2 - trPVPV + 2.0 * yPVPVPy - b["rV2r"])
 
+    @property
+    def boundary(self) -> np.ndarray:
+        """Mask of parameters on the boundary: variances estimated at zero (and the
+        covariances of such random effects)."""
+        q = self.engine.k_re
+        tiny = 1e-8 * self.scale
+        Gb = np.zeros((q, q), bool)
+        zero = np.diag(self.G) <= tiny
+        Gb[zero, :] = Gb[:, zero] = True
+        mask = np.concatenate([Gb[np.tril_indices(q)], self.vc <= tiny])
+        return np.concatenate([mask, np.zeros(1 + len(self.rho), bool)])
+
     def cov_theta(self, kind: str = "observed") -> np.ndarray:
-        """``W = Cov(theta_hat)``, the inverse information (pseudo-inverse if singular)."""
+        """``W = Cov(theta_hat)``, the inverse information.
+
+        Parameters on the boundary (a variance estimated at zero) are treated as fixed, as SAS
+        does: their rows and columns of ``W`` are zero.  A singular information of the others
+        falls back to the pseudo-inverse with a warning.
+        """
         info = self.information(kind)
+        active = ~self.boundary
+        w = np.zeros_like(info)
         try:
-            w = np.linalg.inv(info)
-            if np.all(np.isfinite(w)) and np.all(np.diag(w) >= 0):
+            wa = np.linalg.inv(info[np.ix_(active, active)])
+            if np.all(np.isfinite(wa)) and np.all(np.diag(wa) >= 0):
+                w[np.ix_(active, active)] = wa
                 return w
         except np.linalg.LinAlgError:
             pass
@@ -124,14 +156,6 @@ class VarianceModel:
             stacklevel=2,
         )
         return np.linalg.pinv(info)
-
-
-def variance_model(results) -> VarianceModel:
-    """The :class:`VarianceModel` of a fitted model (ours or a statsmodels MixedLM result)."""
-    res = getattr(results, "_results", results)
-    if hasattr(res, "variance_model"):
-        return res.variance_model
-    raise TypeError(f"cannot build a variance model for {type(res).__name__}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -212,12 +236,14 @@ def kenward_roger_cov(vm: VarianceModel, W: np.ndarray, linear: bool = False) ->
     return (PhiA + PhiA.T) / 2.0
 
 
-def kenward_roger_f(vm: VarianceModel, L: np.ndarray, W: np.ndarray, PhiA: np.ndarray) -> dict:
+def kenward_roger_f(
+    vm: VarianceModel, L: np.ndarray, W: np.ndarray, PhiA: np.ndarray, rhs=None
+) -> dict:
     """Kenward-Roger scaled F test of ``L beta = 0``: F, numerator df q, denominator df m.
 
-    Formulas of Kenward and Roger (1997, section 4) with ``Theta = L'(L Phi L')^-1 L``.  Returns
-    a dict with ``F`` (scaled), ``F_unscaled``, ``df_num``, ``df_denom`` (m), ``scaling``
-    (lambda), ``E``, ``V`` and ``rho``.
+    Formulas of Kenward and Roger (1997, section 4) with ``Theta = L'(L Phi L')^-1 L``.
+    Returns a dict (testing ``L beta = rhs``) with ``F`` (scaled), ``F_unscaled``, ``df_num``,
+    ``df_denom`` (m), ``scaling`` (lambda), ``E``, ``V`` and ``rho``.
     """
     q = L.shape[0]
     Phi = vm.Phi
@@ -235,7 +261,7 @@ def kenward_roger_f(vm: VarianceModel, L: np.ndarray, W: np.ndarray, PhiA: np.nd
     Estar = 1.0 / (1.0 - A2 / q)
     Vstar = (2.0 / q) * (1.0 + c1 * B) / ((1.0 - c2 * B) ** 2 * (1.0 - c3 * B))
     rho = Vstar / (2.0 * Estar**2)
-    Lb = L @ beta
+    Lb = L @ beta - (0.0 if rhs is None else rhs)
     Fu = float(Lb @ np.linalg.solve(L @ PhiA @ L.T, Lb)) / q
     if q * rho <= 1.0 or not np.isfinite(rho):
         warnings.warn(
@@ -266,3 +292,404 @@ def kenward_roger_f(vm: VarianceModel, L: np.ndarray, W: np.ndarray, PhiA: np.nd
         "V": Vstar,
         "rho": rho,
     }
+
+
+# --------------------------------------------------------------------------------------------
+# Public inference API (our results and plain statsmodels MixedLMResults)
+# --------------------------------------------------------------------------------------------
+
+#: denominator-df methods: name -> (description, SAS ddfm, R equivalent)
+DDF_METHODS: dict[str, str] = {
+    "satterthwaite": "Satterthwaite (SAS ddfm=satterthwaite; lmerTest)",
+    "kenward-roger": "Kenward-Roger, adjusted covariance (SAS ddfm=kr; pbkrtest)",
+    "kenward-roger-linear": "Kenward-Roger without the second-derivative term "
+    "(SAS ddfm=kr(linear))",
+    "residual": "residual df N - p (SAS ddfm=residual)",
+    "asymptotic": "normal / chi-square (statsmodels' default; infinite df)",
+}
+
+#: default information matrix per ddf method (see :func:`resolve_information`)
+DEFAULT_INFORMATION = {
+    "satterthwaite": "observed",
+    "kenward-roger": "expected",
+    "kenward-roger-linear": "expected",
+}
+
+
+def check_ddf(ddf: str) -> str:
+    """Validate a ddf method name (one registry, one error message)."""
+    key = str(ddf).lower().replace("_", "-")
+    aliases = {
+        "kr": "kenward-roger",
+        "kenward-roger(linear)": "kenward-roger-linear",
+        "kr-linear": "kenward-roger-linear",
+        "sat": "satterthwaite",
+        "normal": "asymptotic",
+        "wald": "asymptotic",
+    }
+    key = aliases.get(key, key)
+    if key not in DDF_METHODS:
+        raise ValueError(f"unknown ddf method {ddf!r}; choose one of {list(DDF_METHODS)}")
+    return key
+
+
+def resolve_information(ddf: str, information: str | None) -> str:
+    """The information matrix used for ``W``.
+
+    Default ``"observed"`` for Satterthwaite — the Hessian, as lmerTest and SAS use — and
+    ``"expected"`` for Kenward-Roger, as in Kenward and Roger (1997) and pbkrtest (and so
+    emmeans for lme4 models).  SAS PROC MIXED's ``ddfm=kr`` uses the observed information:
+    pass ``information="observed"`` to reproduce SAS.
+    """
+    if information is None:
+        return DEFAULT_INFORMATION.get(ddf, "observed")
+    if information not in INFORMATION:
+        raise ValueError(f"information must be one of {INFORMATION}, not {information!r}")
+    return information
+
+
+def _unwrap(results):
+    return getattr(results, "_results", results)
+
+
+def _statsmodels_variance_model(res) -> VarianceModel:
+    """Adapt a plain statsmodels MixedLMResults (independent residuals) to a VarianceModel."""
+    import pandas as pd
+
+    from .covstruct import Independence
+    from .model import _pad_vc
+
+    m = res.model
+    cached = getattr(res, "_lmm_variance_model", None)
+    if cached is not None:
+        return cached
+    codes, labels = pd.factorize(np.asarray(m.groups), sort=True)
+    Z = m.exog_re if m.k_re else np.zeros((m.nobs, 0))
+    Zvc = _pad_vc(m.exog_vc, m.row_indices, list(labels), m.nobs)
+    eng = Engine(m.endog, m.exog, codes, Z, Zvc, np.zeros((m.nobs, 0)), Independence())
+    names = [f"G {n}" for n in m.data.exog_re_names_full] if m.k_re else []
+    names += [f"{n} Var" for n in m.exog_vc.names] + ["scale"]
+    vm = VarianceModel(
+        eng,
+        np.asarray(res.fe_params),
+        np.asarray(res.cov_re),
+        np.asarray(res.vcomp),
+        res.scale,
+        np.zeros(0),
+        res.reml,
+        names,
+    )
+    res._lmm_variance_model = vm
+    return vm
+
+
+def _variance_model_of(results) -> VarianceModel:
+    from statsmodels.regression.mixed_linear_model import MixedLMResults as SMResults
+
+    res = _unwrap(results)
+    if hasattr(res, "variance_model"):
+        return res.variance_model
+    if isinstance(res, SMResults):
+        return _statsmodels_variance_model(res)
+    raise TypeError(
+        f"expected a MixedLM results object (statsmodels_lmm_ext or statsmodels), "
+        f"got {type(res).__name__}"
+    )
+
+
+def variance_model(results) -> VarianceModel:
+    """The :class:`VarianceModel` of a fitted model (ours or a statsmodels MixedLM result)."""
+    return _variance_model_of(results)
+
+
+def _fe_names(results) -> list[str]:
+    return list(_unwrap(results).model.exog_names)
+
+
+def _parse_L(results, r_matrix):
+    """(L, rhs) from an array with k_fe columns, a constraint string, or (L, rhs)."""
+    names = _fe_names(results)
+    if isinstance(r_matrix, str):
+        from patsy import DesignInfo
+
+        lc = DesignInfo(names).linear_constraint(r_matrix)
+        return _check_L(lc.coefs, len(names)), lc.constants.ravel()
+    if isinstance(r_matrix, tuple):
+        L = _check_L(r_matrix[0], len(names))
+        return L, np.broadcast_to(np.asarray(r_matrix[1], float).ravel(), (L.shape[0],))
+    L = _check_L(r_matrix, len(names))
+    return L, np.zeros(L.shape[0])
+
+
+def _check_reml_for_kr(vm: VarianceModel, ddf: str) -> None:
+    if ddf.startswith("kenward-roger") and not vm.reml:
+        raise ValueError(
+            "Kenward-Roger inference is defined for REML fits (Kenward and Roger 1997); this "
+            "model was fitted by ML: refit it with reml=True, or use ddf='satterthwaite'"
+        )
+
+
+def _boundary_warning(vm: VarianceModel) -> None:
+    if vm.boundary.any():
+        names = [n for n, b in zip(vm.theta_names, vm.boundary, strict=True) if b]
+        warnings.warn(
+            f"{', '.join(names)} estimated at zero (a boundary fit): treated as fixed in the "
+            "small-sample df, as SAS does",
+            DDFWarning,
+            stacklevel=4,
+        )
+
+
+class _Inference:
+    """Everything one ddf method needs for one fitted model (cached per call)."""
+
+    def __init__(self, results, ddf: str, information: str | None):
+        self.ddf = check_ddf(ddf)
+        self.vm = _variance_model_of(results)
+        _check_reml_for_kr(self.vm, self.ddf)
+        self.information = resolve_information(self.ddf, information)
+        self.kr = self.ddf.startswith("kenward-roger")
+        if self.ddf in ("satterthwaite", "kenward-roger", "kenward-roger-linear"):
+            _boundary_warning(self.vm)
+            self.W = self.vm.cov_theta(self.information)
+        eng = self.vm.engine
+        self.df_resid = eng.nobs - eng.k_fe
+
+    @cached_property
+    def cov(self) -> np.ndarray:
+        """Covariance of beta_hat used: Phi, or Phi_A for Kenward-Roger."""
+        if self.kr:
+            return kenward_roger_cov(self.vm, self.W, linear=self.ddf == "kenward-roger-linear")
+        return self.vm.Phi
+
+    def t(self, L: np.ndarray, rhs: np.ndarray):
+        est = L @ self.vm.beta - rhs
+        se = np.sqrt(np.einsum("ia,ab,ib->i", L, self.cov, L))
+        if self.ddf == "asymptotic":
+            df = np.full(len(est), np.inf)
+        elif self.ddf == "residual":
+            df = np.full(len(est), float(self.df_resid))
+        else:
+            df = satterthwaite_df_1d(self.vm, L, self.W)  # KR: m equals this for one row
+        bad = ~(df > 0)
+        if bad.any():
+            warnings.warn(
+                f"df could not be computed for {bad.sum()} contrast(s); NaN reported",
+                DDFWarning,
+                stacklevel=3,
+            )
+            df = np.where(bad, np.nan, df)
+        return est, se, df
+
+    def f(self, L: np.ndarray, rhs: np.ndarray) -> dict:
+        q = L.shape[0]
+        if self.kr:
+            return kenward_roger_f(self.vm, L, self.W, self.cov, rhs=rhs)
+        d = L @ self.vm.beta - rhs
+        F = float(d @ np.linalg.solve(L @ self.cov @ L.T, d)) / q
+        if self.ddf == "asymptotic":
+            ddf = np.inf
+        elif self.ddf == "residual":
+            ddf = float(self.df_resid)
+        else:
+            ddf = satterthwaite_df(self.vm, L, self.W)
+        return {"F": F, "F_unscaled": F, "df_num": q, "df_denom": ddf, "scaling": 1.0}
+
+
+def t_test(results, r_matrix, ddf: str = "satterthwaite", information: str | None = None):
+    """t tests of ``L beta = q`` with small-sample df, one per row of ``L``.
+
+    Parameters
+    ----------
+    results : MixedLMResults (ours or statsmodels')
+    r_matrix : array_like (q, k_fe), str or tuple
+        Contrast rows on the fixed effects, a constraint string such as ``"age = 0"``, or
+        ``(L, q)``.
+    ddf : str
+        One of :data:`DDF_METHODS`.  With Kenward-Roger the SEs come from the adjusted
+        covariance ``Phi_A``.
+    information : {"observed", "expected"}, optional
+        For ``W = Cov(theta_hat)``; default per :func:`resolve_information`.
+
+    Returns
+    -------
+    statsmodels.stats.contrast.ContrastResults
+        With per-row ``df_denom``.
+    """
+    from statsmodels.stats.contrast import ContrastResults
+
+    inf = _Inference(results, ddf, information)
+    L, rhs = _parse_L(results, r_matrix)
+    est, se, df = inf.t(L, rhs)
+    if inf.ddf == "asymptotic":
+        return ContrastResults(effect=est + rhs, sd=se, statistic=est / se, distribution="norm")
+    cr = ContrastResults(t=est / se, sd=se, effect=est + rhs, df_denom=df)
+    cr.ddf_method = inf.ddf
+    return cr
+
+
+def f_test(results, r_matrix, ddf: str = "satterthwaite", information: str | None = None):
+    """F test of ``L beta = q`` with small-sample denominator df.
+
+    Satterthwaite: ``F = (L b)'(L Phi L')^-1 (L b) / q`` with the ddf of Fai and Cornelius
+    (1996).  Kenward-Roger: the scaled statistic ``lambda F`` with ``Phi_A`` and ``m`` df
+    (Kenward and Roger 1997); the unscaled F is ``result.fvalue_unscaled``.
+
+    Returns
+    -------
+    statsmodels.stats.contrast.ContrastResults
+    """
+    from statsmodels.stats.contrast import ContrastResults
+
+    inf = _Inference(results, ddf, information)
+    L, rhs = _parse_L(results, r_matrix)
+    out = inf.f(L, rhs)
+    cr = ContrastResults(F=out["F"], df_num=out["df_num"], df_denom=out["df_denom"])
+    cr.fvalue_unscaled = out["F_unscaled"]
+    cr.scaling = out["scaling"]
+    cr.ddf_method = inf.ddf
+    return cr
+
+
+def anova(results, ddf: str = "satterthwaite", information: str | None = None):
+    """Type III ANOVA table: one F test per model term (the intercept excepted).
+
+    Hypotheses as lmerTest's ``anova(type = 3)`` and SAS's Type III tests; they do not depend
+    on the contrast coding of the factors.
+
+    Returns
+    -------
+    DataFrame
+        Indexed by term, with columns ``num_df``, ``den_df``, ``F``, ``PR(>F)``.
+    """
+    import pandas as pd
+    from scipy import stats
+
+    from ._design import type3_contrasts
+
+    inf = _Inference(results, ddf, information)
+    rows = {}
+    for term, L in type3_contrasts(_unwrap(results).model).items():
+        out = inf.f(L, np.zeros(L.shape[0]))
+        p = stats.f.sf(out["F"], out["df_num"], out["df_denom"])
+        rows[term] = [out["df_num"], out["df_denom"], out["F"], p]
+    table = pd.DataFrame.from_dict(
+        rows, orient="index", columns=["num_df", "den_df", "F", "PR(>F)"]
+    )
+    table.attrs["ddf"] = inf.ddf
+    table.attrs["title"] = f"Type III tests of fixed effects ({DDF_METHODS[inf.ddf]})"
+    return table
+
+
+class KRCovariance:
+    """Kenward-Roger adjusted covariance of the fixed effects (``pbkrtest::vcovAdj``)."""
+
+    def __init__(self, results, information: str | None = None, linear: bool = False):
+        inf = _Inference(
+            results, "kenward-roger-linear" if linear else "kenward-roger", information
+        )
+        self.information = inf.information
+        self.names = _fe_names(results)
+        self._cov = inf.cov
+        self.unadjusted = inf.vm.Phi
+
+    def cov_params(self):
+        """The adjusted covariance ``Phi_A`` as a labelled DataFrame."""
+        import pandas as pd
+
+        return pd.DataFrame(self._cov, index=self.names, columns=self.names)
+
+    @property
+    def bse(self):
+        import pandas as pd
+
+        return pd.Series(np.sqrt(np.diag(self._cov)), index=self.names)
+
+
+def kenward_roger(results, information: str | None = None, linear: bool = False):
+    """The Kenward-Roger adjusted covariance of beta (``.cov_params()``, ``.bse``)."""
+    return KRCovariance(results, information=information, linear=linear)
+
+
+class KRTestResult:
+    """Kenward-Roger F test of nested fixed effects (``pbkrtest::KRmodcomp``).
+
+    Attributes
+    ----------
+    fvalue : float
+        Scaled F statistic ``lambda * F``.
+    fvalue_unscaled : float
+    df_num, df_denom : float
+    scaling : float
+        ``lambda``.
+    pvalue, pvalue_unscaled : float
+    """
+
+    def __init__(self, out: dict, information: str):
+        from scipy import stats
+
+        self.fvalue = out["F"]
+        self.fvalue_unscaled = out["F_unscaled"]
+        self.df_num = out["df_num"]
+        self.df_denom = out["df_denom"]
+        self.scaling = out["scaling"]
+        self.information = information
+        self.pvalue = float(stats.f.sf(self.fvalue, self.df_num, self.df_denom))
+        self.pvalue_unscaled = float(stats.f.sf(self.fvalue_unscaled, self.df_num, self.df_denom))
+
+    def summary_frame(self):
+        import pandas as pd
+
+        return pd.DataFrame(
+            {
+                "F": [self.fvalue, self.fvalue_unscaled],
+                "num_df": [self.df_num] * 2,
+                "den_df": [self.df_denom] * 2,
+                "scaling": [self.scaling, np.nan],
+                "PR(>F)": [self.pvalue, self.pvalue_unscaled],
+            },
+            index=["Ftest", "FtestU"],
+        )
+
+    def __str__(self):
+        return "Kenward-Roger F test of nested fixed effects\n" + self.summary_frame().to_string(
+            float_format=lambda x: f"{x:.6g}"
+        )
+
+    __repr__ = __str__
+
+
+def restriction_matrix(X: np.ndarray, X0: np.ndarray) -> np.ndarray:
+    """``L`` with ``{beta : L beta = 0} = {beta : X beta in span(X0)}`` (small model nested)."""
+    c0, *_ = np.linalg.lstsq(X, X0, rcond=None)
+    if not np.allclose(X @ c0, X0, atol=1e-8 * max(1.0, np.abs(X0).max())):
+        raise ValueError("the small model's fixed effects are not nested in the large model's")
+    b, *_ = np.linalg.lstsq(X0, X, rcond=None)
+    M = X - X0 @ b  # the part of X outside span(X0)
+    _, s, Vt = np.linalg.svd(M, full_matrices=False)
+    q = int((s > 1e-9 * np.linalg.norm(X, 2)).sum())
+    if q == 0:
+        raise ValueError("the two models have the same fixed effects; nothing to test")
+    return Vt[:q]
+
+
+def kenward_roger_test(large, small, information: str | None = None) -> KRTestResult:
+    """Kenward-Roger F test of the fixed effects of ``large`` absent from ``small``.
+
+    As ``pbkrtest::KRmodcomp(large, small)``: the restriction ``L beta = 0`` that turns the
+    large model's mean into the small one's is tested with the large model's REML fit;
+    ``small`` may be a fitted model with the same data or an ``L`` matrix.  ML fits are refused
+    (Kenward-Roger is defined for REML): refit with ``reml=True``.
+    """
+    big = _unwrap(large)
+    if isinstance(small, np.ndarray | list):
+        L = _check_L(small, big.model.k_fe)
+    else:
+        sm = _unwrap(small)
+        if sm.model.nobs != big.model.nobs:
+            raise ValueError(
+                f"the models use different data ({big.model.nobs} vs {sm.model.nobs} rows)"
+            )
+        L = restriction_matrix(np.asarray(big.model.exog), np.asarray(sm.model.exog))
+    inf = _Inference(large, "kenward-roger", information)
+    return KRTestResult(inf.f(L, np.zeros(L.shape[0])), inf.information)

@@ -96,6 +96,21 @@ class _Transform:
         return out
 
 
+def _pad_vc(exog_vc, row_indices, group_labels, nobs: int) -> list[np.ndarray]:
+    """Variance-component designs (statsmodels VCSpec, per group) as per-row arrays,
+    zero-padded to a common width."""
+    out = []
+    for mats in exog_vc.mats:
+        width = max((m.shape[1] for m in mats), default=0)
+        Z = np.zeros((nobs, width))
+        for gi, g in enumerate(group_labels):
+            m = mats[gi]
+            m = m.toarray() if hasattr(m, "toarray") else np.asarray(m)
+            Z[row_indices[g], : m.shape[1]] = m
+        out.append(Z)
+    return out
+
+
 def _check_cov_struct(cov_struct) -> CovStruct:
     if cov_struct is None:
         return Independence()
@@ -521,19 +536,7 @@ class MixedLM(sm_mlm.MixedLM):
 
     # ------------------------------------------------------------- engine
     def _vc_padded(self) -> list[np.ndarray]:
-        """Variance-component designs as per-row arrays, zero-padded to a common width."""
-        out = []
-        ri = self.row_indices
-        for j in range(self.k_vc):
-            mats = self.exog_vc.mats[j]
-            width = max((m.shape[1] for m in mats), default=0)
-            Z = np.zeros((self.nobs, width))
-            for gi, g in enumerate(self.group_labels):
-                m = mats[gi]
-                m = m.toarray() if hasattr(m, "toarray") else np.asarray(m)
-                Z[ri[g], : m.shape[1]] = m
-            out.append(Z)
-        return out
+        return _pad_vc(self.exog_vc, self.row_indices, self.group_labels, self.nobs)
 
     @property
     def engine(self) -> Engine:

@@ -10,6 +10,7 @@ from scipy import stats
 from statsmodels.base import wrapper as wrap
 from statsmodels.regression import mixed_linear_model as sm_mlm
 
+from . import inference
 from .inference import VarianceModel
 
 cache_readonly = sm_mlm.cache_readonly
@@ -269,21 +270,49 @@ class MixedLMResults(sm_mlm.MixedLMResults):
             )
         return r
 
-    def t_test(self, r_matrix, use_t=None):
-        """Wald t (normal) tests of ``L beta = q``; ``r_matrix`` may have ``k_fe`` columns."""
+    def t_test(self, r_matrix, use_t=None, *, ddf=None, information=None):
+        """t tests of ``L beta = q``; ``r_matrix`` may have ``k_fe`` columns.
+
+        With ``ddf=None`` the Wald (normal) tests of statsmodels; with ``ddf`` one of
+        ``"satterthwaite"``, ``"kenward-roger"``, ``"kenward-roger-linear"``, ``"residual"``,
+        ``"asymptotic"`` small-sample t tests with per-row ``df_denom``
+        (see :func:`statsmodels_lmm_ext.t_test`).
+        """
+        if ddf is not None:
+            return inference.t_test(self, r_matrix, ddf=ddf, information=information)
         return super(sm_mlm.MixedLMResults, self).t_test(self._pad(r_matrix), use_t=use_t)
 
-    def f_test(self, r_matrix):
-        """Wald F test of ``L beta = q``; ``r_matrix`` may have ``k_fe`` columns."""
+    def f_test(self, r_matrix, *, ddf=None, information=None):
+        """F test of ``L beta = q``; with ``ddf`` a small-sample F (Kenward-Roger: scaled)."""
+        if ddf is not None:
+            return inference.f_test(self, r_matrix, ddf=ddf, information=information)
         return super().f_test(self._pad(r_matrix))
+
+    def anova(self, ddf="satterthwaite", information=None):
+        """Type III ANOVA table (see :func:`statsmodels_lmm_ext.anova`)."""
+        return inference.anova(self, ddf=ddf, information=information)
 
     def wald_test(self, r_matrix, use_f=None, scalar=True, **kwargs):
         """Wald test as statsmodels; ``r_matrix`` may have ``k_fe`` columns."""
         return super().wald_test(self._pad(r_matrix), use_f=use_f, scalar=scalar, **kwargs)
 
     # --------------------------------------------------------------- summary
-    def summary(self, yname=None, xname_fe=None, xname_re=None, title=None, alpha=0.05):
-        """Summary tables: model, fixed effects, covariance parameters, residual structure."""
+    def summary(
+        self,
+        yname=None,
+        xname_fe=None,
+        xname_re=None,
+        title=None,
+        alpha=0.05,
+        *,
+        ddf=None,
+        information=None,
+    ):
+        """Summary tables: model, fixed effects, covariance parameters, residual structure.
+
+        With ``ddf`` (e.g. ``"kenward-roger"``) the fixed-effects table gains a ``df`` column
+        and t-based p-values and intervals (Kenward-Roger: SEs from the adjusted covariance).
+        """
         from statsmodels.iolib import summary2
 
         m = self.model
@@ -305,29 +334,31 @@ class MixedLMResults(sm_mlm.MixedLMResults):
             "BIC:": f"{self.bic:.4f}",
             "Converged:": "Yes" if self.converged else "No",
         }
-        smry.add_dict(info)
-        smry.add_title(title or "Mixed Linear Model Regression Results")
         p = self.k_fe
         names = list(xname_fe or m.exog_names)
-        est = self.fe_params
-        se = np.sqrt(np.diag(self._cov_fe))
-        z = est / se
+        est = np.asarray(self.fe_params)
         q = stats.norm.ppf(1 - alpha / 2)
+        if ddf is None:
+            se = np.sqrt(np.diag(self._cov_fe))
+            z = est / se
+            cols = {"Coef.": est, "Std.Err.": se, "z": z, "P>|z|": 2 * stats.norm.sf(np.abs(z))}
+        else:
+            tt = inference.t_test(self, np.eye(p), ddf=ddf, information=information)
+            se, df = tt.sd, tt.df_denom
+            q = stats.t.ppf(1 - alpha / 2, df)
+            cols = {"Coef.": est, "Std.Err.": se, "df": df, "t": tt.tvalue, "P>|t|": tt.pvalue}
+            info["Denominator df:"] = inference.check_ddf(ddf)
         fe = pd.DataFrame(
-            {
-                "Coef.": est,
-                "Std.Err.": se,
-                "z": z,
-                "P>|z|": 2 * stats.norm.sf(np.abs(z)),
-                f"[{alpha / 2:g}": est - q * se,
-                f"{1 - alpha / 2:g}]": est + q * se,
-            },
+            {**cols, f"[{alpha / 2:g}": est - q * se, f"{1 - alpha / 2:g}]": est + q * se},
             index=names[:p],
         )
+        smry.add_dict(info)
+        smry.add_title(title or "Mixed Linear Model Regression Results")
         smry.add_df(fe.map(lambda x: f"{x:.3f}"), align="r")
         cp = self.covariance_parameters()
-        cp[f"[{alpha / 2:g}"] = cp["Estimate"] - q * cp["Std.Err."]
-        cp[f"{1 - alpha / 2:g}]"] = cp["Estimate"] + q * cp["Std.Err."]
+        zq = stats.norm.ppf(1 - alpha / 2)
+        cp[f"[{alpha / 2:g}"] = cp["Estimate"] - zq * cp["Std.Err."]
+        cp[f"{1 - alpha / 2:g}]"] = cp["Estimate"] + zq * cp["Std.Err."]
         smry.add_df(cp, float_format="%.4f", align="r")
         return smry
 

@@ -1,0 +1,174 @@
+"""Internal consistency and bad input of the small-sample inference."""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+import statsmodels.formula.api as smf
+from numpy.testing import assert_allclose
+
+import statsmodels_lmm_ext as lmm
+from statsmodels_lmm_ext.inference import DDFWarning
+
+
+@pytest.fixture(scope="module")
+def fev():
+    d = lmm.datasets.load("fev_data")
+    return d
+
+
+def fit_fev(data, reml=True):
+    return lmm.mixedlm(
+        "FEV1 ~ ARMCD * AVISIT + FEV1_BL",
+        data,
+        groups="USUBJID",
+        re_formula="1",
+        cov_struct=lmm.AR1(time="VISITN"),
+        missing="drop",
+    ).fit(reml=reml)
+
+
+@pytest.fixture(scope="module")
+def res(fev):
+    return fit_fev(fev)
+
+
+def test_kr_df_equal_satterthwaite_df_for_one_row_with_same_w(res):
+    L = np.eye(len(res.fe_params))
+    for info in ("observed", "expected"):
+        kr = res.t_test(L, ddf="kenward-roger", information=info)
+        sat = res.t_test(L, ddf="satterthwaite", information=info)
+        assert_allclose(kr.df_denom, sat.df_denom, rtol=1e-10)
+        f = res.f_test(L[:1], ddf="kenward-roger", information=info)
+        assert_allclose(f.df_denom, kr.df_denom[0], rtol=1e-8)
+        assert_allclose(f.scaling, 1.0, rtol=1e-8)
+
+
+def test_kr_invariant_to_row_order(res, fev):
+    shuffled = fit_fev(fev.sample(frac=1.0, random_state=7))
+    L = np.eye(len(res.fe_params))
+    a = res.t_test(L, ddf="kenward-roger")
+    b = shuffled.t_test(L, ddf="kenward-roger")
+    assert_allclose(a.sd, b.sd, rtol=1e-5)
+    assert_allclose(a.df_denom, b.df_denom, rtol=1e-4)
+    assert_allclose(
+        res.anova(ddf="kenward-roger").values,
+        shuffled.anova(ddf="kenward-roger").values,
+        rtol=1e-4,
+    )
+
+
+@pytest.mark.parametrize(
+    "ddf", ["satterthwaite", "kenward-roger", "kenward-roger-linear", "residual"]
+)
+def test_t_and_f_agree_for_one_row(res, ddf):
+    L = np.zeros((1, len(res.fe_params)))
+    L[0, 1] = 1.0
+    t = res.t_test(L, ddf=ddf)
+    f = res.f_test(L, ddf=ddf)
+    assert_allclose(f.fvalue, np.ravel(t.tvalue)[0] ** 2, rtol=1e-10)
+    assert_allclose(f.df_denom, np.ravel(t.df_denom)[0], rtol=1e-10)
+    assert_allclose(f.pvalue, np.ravel(t.pvalue)[0], rtol=1e-8)
+
+
+def test_residual_and_asymptotic(res):
+    L = np.eye(len(res.fe_params))[:2]
+    r = res.t_test(L, ddf="residual")
+    assert_allclose(r.df_denom, res.nobs - len(res.fe_params))
+    a = res.t_test(L, ddf="asymptotic")
+    wald = res.t_test(L)  # statsmodels' default: normal
+    assert_allclose(a.pvalue, wald.pvalue, rtol=1e-10)
+    assert_allclose(a.sd, r.sd)
+
+
+def test_summary_with_ddf(res):
+    text = res.summary(ddf="kenward-roger").as_text()
+    assert "kenward-roger" in text and "P>|t|" in text and " df " in text
+
+
+def test_constraint_strings_and_rhs(res):
+    t1 = res.t_test("ARMCD[T.TRT] = 1", ddf="satterthwaite")
+    L = (res.model.exog_names.index("ARMCD[T.TRT]") == np.arange(len(res.fe_params))) * 1.0
+    t2 = res.t_test((L[None], [1.0]), ddf="satterthwaite")
+    assert_allclose(t1.tvalue, t2.tvalue)
+    assert_allclose(t1.effect, res.fe_params["ARMCD[T.TRT]"])
+    f = res.f_test("ARMCD[T.TRT] = 1", ddf="kenward-roger")
+    tk = res.t_test("ARMCD[T.TRT] = 1", ddf="kenward-roger")
+    assert_allclose(f.fvalue, tk.tvalue[0] ** 2, rtol=1e-10)
+
+
+def test_unknown_ddf(res):
+    with pytest.raises(ValueError, match="unknown ddf method 'kr2'"):
+        res.t_test(np.eye(len(res.fe_params))[:1], ddf="kr2")
+    with pytest.raises(ValueError, match="information must be one of"):
+        res.t_test(np.eye(len(res.fe_params))[:1], ddf="satterthwaite", information="fisher")
+
+
+def test_wrong_L(res):
+    with pytest.raises(ValueError, match="has 3 columns; the model has"):
+        lmm.f_test(res, np.ones((1, 3)), ddf="satterthwaite")
+    L = np.eye(len(res.fe_params))[:2]
+    with pytest.raises(ValueError, match="linearly dependent"):
+        lmm.f_test(res, np.vstack([L, L[0] + L[1]]), ddf="kenward-roger")
+
+
+def test_kenward_roger_refuses_ml(fev):
+    ml = fit_fev(fev, reml=False)
+    with pytest.raises(ValueError, match="defined for REML fits.*refit it with reml=True"):
+        ml.t_test(np.eye(len(ml.fe_params))[:1], ddf="kenward-roger")
+    with pytest.raises(ValueError, match="REML"):
+        lmm.kenward_roger_test(ml, np.eye(len(ml.fe_params))[1:2])
+    # Satterthwaite is fine on ML fits (lmerTest allows it)
+    t = ml.t_test(np.eye(len(ml.fe_params))[:1], ddf="satterthwaite")
+    assert np.isfinite(t.df_denom).all()
+
+
+def test_krmodcomp_nested_check():
+    d = lmm.datasets.load("sleepstudy")
+    big = lmm.mixedlm("Reaction ~ Days", d, groups="Subject").fit()
+    other = lmm.mixedlm("Reaction ~ I(Days ** 2)", d, groups="Subject").fit()
+    with pytest.raises(ValueError, match="not nested"):
+        lmm.kenward_roger_test(big, other)
+    with pytest.raises(ValueError, match="same fixed effects"):
+        lmm.kenward_roger_test(big, big)
+
+
+def test_boundary_fit_warns_and_returns_finite_df():
+    rng = np.random.default_rng(3)
+    d = pd.DataFrame({"g": np.repeat(np.arange(20), 5), "x": rng.normal(size=100)})
+    d["y"] = d["x"] + rng.normal(size=100)
+    d["y"] -= d.groupby("g")["y"].transform("mean") * 0.9
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = lmm.mixedlm("y ~ x", d, groups="g").fit()
+    with pytest.warns(DDFWarning, match="g Var estimated at zero"):
+        t = res.t_test(np.eye(2), ddf="satterthwaite")
+    assert np.all(np.isfinite(t.df_denom) & (t.df_denom > 0))
+
+
+def test_undefined_satterthwaite_df_warns():
+    # three groups, a random slope: df for the slope are tiny; multi-df F may be undefined
+    d = lmm.datasets.load("sleepstudy")
+    d = d[d.Subject.isin(d.Subject.unique()[:3])]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = lmm.mixedlm("Reaction ~ Days", d, groups="Subject", re_formula="1 + Days").fit()
+        t = res.t_test(np.eye(2), ddf="satterthwaite")
+    assert np.all(t.df_denom < 3)
+    with pytest.warns(DDFWarning):
+        f = res.f_test(np.eye(2), ddf="satterthwaite")
+    assert np.isnan(f.df_denom)
+
+
+def test_plain_statsmodels_results():
+    d = lmm.datasets.load("sleepstudy")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sm = smf.mixedlm("Reaction ~ Days", d, groups="Subject").fit(method=["bfgs"], gtol=1e-10)
+    ours = lmm.mixedlm("Reaction ~ Days", d, groups="Subject").fit()
+    a = lmm.anova(sm, ddf="kenward-roger")
+    b = ours.anova(ddf="kenward-roger")
+    assert_allclose(a.values, b.values, rtol=1e-5)
+    cov = lmm.kenward_roger(sm).cov_params()
+    assert list(cov.columns) == ["Intercept", "Days"]

@@ -1,0 +1,38 @@
+"""Kenward-Roger against SAS PROC MIXED (../shared/reference/sas_fev_kr.csv).
+
+SAS's ddfm=kr uses the observed information (information="observed").  Tolerances: estimate
+rtol 1e-5, SE and df rtol 1e-4 (the issue's).  For CS, SAS parameterises the structure
+linearly (CS, Residual) so its second-derivative term is zero (its kr and kr(linear) SEs are
+equal); ours is (sigma^2, rho), in which V is not linear, and the full KR SE differs from SAS's
+by 6.5e-5 relative — inside the tolerance, and documented in the inference guide.
+"""
+
+import numpy as np
+import pandas as pd
+import pytest
+from numpy.testing import assert_allclose
+
+from tests.test_sas_reference import SAS_CSV, fit
+
+pytestmark = pytest.mark.skipif(not SAS_CSV.exists(), reason="shared/reference not present")
+
+
+def rows():
+    sas = pd.read_csv(SAS_CSV)
+    return sas[sas.covtype.isin(["ar1", "cs", "sp_exp"])].to_dict("records")
+
+
+@pytest.mark.parametrize("row", rows(), ids=lambda r: f"{r['covtype']}-{r['ddfm']}")
+def test_sas_kenward_roger_trt(row):
+    res = fit(row["covtype"])
+    ddf = "kenward-roger" if row["ddfm"] == "kr" else "kenward-roger-linear"
+    t = res.t_test(np.array([[0.0, 1.0]]), ddf=ddf, information="observed")
+    assert_allclose(t.effect[0], row["trt_estimate"], rtol=1e-5)
+    assert_allclose(t.sd[0], row["trt_se"], rtol=1e-4)
+    assert_allclose(t.df_denom[0], row["trt_df"], rtol=1e-4)
+    # t, CI and p inherit the SE's error; CS full KR (see above) gets twice the budget
+    rtol = 2e-4 if row["covtype"] == "cs" and ddf == "kenward-roger" else 1e-4
+    assert_allclose(t.tvalue[0], row["trt_t"], rtol=rtol)
+    ci = t.conf_int(alpha=0.05)[0]
+    assert_allclose(ci, [row["trt_lower"], row["trt_upper"]], rtol=rtol)
+    assert_allclose(np.log(t.pvalue), np.log(row["trt_p"]), rtol=rtol)
