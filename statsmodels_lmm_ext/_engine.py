@@ -61,15 +61,29 @@ class _Chunk:
 
     # Data contractions with stacks of (U, n, n) matrices N (any leading axes):
     # xx(N) = sum_u X_u' N_u X_u, xy(N) = sum_u X_u' N_u y_u, yy(N) = sum_u y_u' N_u y_u.
+    # In pattern mode each is one matrix product with the flattened sufficient statistics.
+    def _flat(self, N: np.ndarray) -> np.ndarray:
+        return N.reshape(N.shape[:-3] + (-1,))
+
+    @property
+    def _Sxx_flat(self) -> np.ndarray:
+        if "Sxx_flat" not in self.cache:
+            U, n, p = self.Sxx.shape[:3]
+            self.cache["Sxx_flat"] = self.Sxx.transpose(0, 1, 3, 2, 4).reshape(U * n * n, p * p)
+            self.cache["Sxy_flat"] = self.Sxy.transpose(0, 1, 3, 2).reshape(U * n * n, p)
+        return self.cache["Sxx_flat"]
+
     def xx(self, N: np.ndarray) -> np.ndarray:
         if self.pattern:
-            return np.einsum("...uts,utasb->...ab", N, self.Sxx, optimize=True)
+            p = self.Sxx.shape[2]
+            return (self._flat(N) @ self._Sxx_flat).reshape(N.shape[:-3] + (p, p))
         NX = N @ self.X
         return np.einsum("uta,...utb->...ab", self.X, NX, optimize=True)
 
     def xy(self, N: np.ndarray) -> np.ndarray:
         if self.pattern:
-            return np.einsum("...uts,utas->...a", N, self.Sxy, optimize=True)
+            self._Sxx_flat  # noqa: B018 (fills the cache)
+            return self._flat(N) @ self.cache["Sxy_flat"]
         Ny = np.einsum("...uts,us->...ut", N, self.y, optimize=True)
         return np.einsum("uta,...ut->...a", self.X, Ny, optimize=True)
 
@@ -79,7 +93,7 @@ class _Chunk:
 
     def yy(self, N: np.ndarray) -> np.ndarray:
         if self.pattern:
-            return np.einsum("...uts,uts->...", N, self.Syy, optimize=True)
+            return self._flat(N) @ self.Syy.reshape(-1)
         return np.einsum("ut,...uts,us->...", self.y, N, self.y, optimize=True)
 
     def rr(self, N: np.ndarray, beta: np.ndarray) -> np.ndarray:

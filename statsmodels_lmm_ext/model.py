@@ -347,7 +347,7 @@ class MixedLM(sm_mlm.MixedLM):
             return
         scale = np.sqrt((X**2).sum(0))
         scale[scale == 0] = 1.0
-        _, R, piv = scipy.linalg.qr(X / scale, mode="economic", pivoting=True)
+        R, piv = scipy.linalg.qr(X / scale, mode="r", pivoting=True)
         d = np.abs(np.diag(R))
         tol = d.max() * max(X.shape) * np.finfo(float).eps * 10
         rank = int((d > tol).sum())
@@ -598,7 +598,7 @@ class MixedLM(sm_mlm.MixedLM):
         *,
         method: str | Sequence[str] = ("lbfgs", "bfgs", "nm"),
         maxiter: int = 2000,
-        gtol: float = 1e-4,
+        gtol: float = 1e-6,
         full_output: bool = False,
         **kwargs,
     ):
@@ -620,8 +620,10 @@ class MixedLM(sm_mlm.MixedLM):
             Iteration limit per optimiser.
         gtol : float
             Convergence criterion: the largest absolute gradient component of the profiled
-            deviance ``-2 l`` in the optimiser coordinates.  If not met after all optimisers, a
-            ``ConvergenceWarning`` is issued and ``converged`` is False.
+            deviance ``-2 l`` in the optimiser coordinates, divided by ``max(nobs, 100)`` (the
+            deviance and its curvature grow with the number of observations, so an absolute
+            bound would be unreachable in floating point for large data).  If not met after
+            all optimisers, a ``ConvergenceWarning`` is issued and ``converged`` is False.
 
         Returns
         -------
@@ -658,20 +660,21 @@ class MixedLM(sm_mlm.MixedLM):
 
         u = self._start(start_params, tr, f)
         k = len(u)
+        gscale = max(self.nobs, 100)
         converged = True
         gmax = 0.0
         if k:
             converged = False
             for m in methods:
                 u, info = self._optimize(m, fg, f, u, maxiter)
-                gmax = float(np.max(np.abs(fg(u)[1])))
-                hist.append({"method": m, "dev": f(u), "max|grad|": gmax, **info})
+                gmax = float(np.max(np.abs(fg(u)[1]))) / gscale
+                hist.append({"method": m, "dev": f(u), "max|grad|/n": gmax, **info})
                 if gmax <= gtol and np.isfinite(f(u)):
                     converged = True
                     break
             if not converged:
                 warnings.warn(
-                    f"MixedLM optimisation did not converge: max |gradient| = {gmax:.3g} > "
+                    f"MixedLM optimisation did not converge: max |gradient| / n = {gmax:.3g} > "
                     f"gtol = {gtol:g} after {', '.join(methods)}; the estimates may not be the "
                     "maximum (try other start_params or rescale the data)",
                     ConvergenceWarning,
