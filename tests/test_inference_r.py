@@ -52,23 +52,18 @@ def fitted(request):
     return CASES[name], fit(CASES[name], how), how
 
 
-def test_satterthwaite_coefficients(fitted):
+@pytest.mark.parametrize("ddf,key", [("satterthwaite", "satterthwaite_coef"),
+                                     ("kenward-roger", "kenward_roger_coef")])
+def test_coefficient_table(fitted, ddf, key):
+    """lmerTest's summary() coefficient table: estimate, SE, df, t, p for every coefficient."""
     case, res, _ = fitted
-    ref = case["satterthwaite_coef"]
-    k = len(case["fe_names"])
-    tt = lmm.t_test(res, np.eye(k), ddf="satterthwaite")
+    ref = case[key]
+    tt = lmm.t_test(res, np.eye(len(case["fe_names"])), ddf=ddf)
+    assert_allclose(tt.effect, ref["estimate"], rtol=1e-5)
+    assert_allclose(tt.sd, ref["se"], rtol=1e-4)
     assert_allclose(tt.df_denom, ref["df"], rtol=1e-4)
     assert_allclose(tt.tvalue, ref["t_value"], rtol=1e-4)
     assert_pvalues(tt.pvalue, ref["p_value"])
-
-
-def test_kenward_roger_coefficients(fitted):
-    case, res, _ = fitted
-    ref = case["kenward_roger_coef"]
-    k = len(case["fe_names"])
-    tt = lmm.t_test(res, np.eye(k), ddf="kenward-roger")
-    assert_allclose(tt.sd, ref["se"], rtol=1e-4)
-    assert_allclose(tt.df_denom, ref["df"], rtol=1e-4)
 
 
 def test_vcov_adj(fitted):
