@@ -20,6 +20,7 @@ from .covstruct import (
 )
 from .inference import (
     DDF_METHODS,
+    DDFWarning,
     KRCovariance,
     KRTestResult,
     VarianceModel,
@@ -41,6 +42,7 @@ __all__ = [
     "CompoundSymmetry",
     "CovStruct",
     "DDF_METHODS",
+    "DDFWarning",
     "KRCovariance",
     "KRTestResult",
     "Exponential",

@@ -108,7 +108,7 @@ def _contained_in(di) -> dict[str, list[str]]:
     return out
 
 
-def type3_contrasts(model, max_rows: int = 20000, seed: int = 0) -> dict[str, np.ndarray]:
+def type3_contrasts(model, max_rows: int = 2000, seed: int = 0) -> dict[str, np.ndarray]:
     """Type III hypothesis matrices ``L`` (one per term but the intercept) on ``beta``.
 
     lmerTest's construction (Kuznetsova et al. 2017, ``get_contrasts_type3``), which follows
@@ -120,13 +120,21 @@ def type3_contrasts(model, max_rows: int = 20000, seed: int = 0) -> dict[str, np
     depend on the choice of rows either; the multi-df Satterthwaite ddf does, which is why the
     rows are built exactly as lmerTest builds them.)
     """
+    cache = model.__dict__.setdefault("_type3_cache", {})
+    if "L" in cache:
+        return cache["L"]
     di = design_info(model)
     frame = model.data.frame
     if frame is None:
         raise ValueError("the model keeps no data frame; cannot build Type III contrasts")
-    if len(frame) > max_rows:
-        idx = np.sort(np.random.default_rng(seed).choice(len(frame), max_rows, replace=False))
-        frame = frame.iloc[idx]
+    # The hypotheses depend on the design's distinct rows only: use those (a random subset of
+    # them when there are many, falling back to all rows if that loses rank).
+    _, rows = np.unique(np.asarray(model.exog), axis=0, return_index=True)
+    if len(rows) > max_rows:
+        rows = np.random.default_rng(seed).choice(rows, max_rows, replace=False)
+    if max_rows >= len(frame):
+        rows = np.arange(len(frame))
+    frame = frame.iloc[np.sort(rows)]
     from patsy import build_design_matrices
 
     X_user = np.asarray(build_design_matrices([di], frame, NA_action="drop")[0])
@@ -137,6 +145,7 @@ def type3_contrasts(model, max_rows: int = 20000, seed: int = 0) -> dict[str, np
     p = X.shape[1]
     if np.linalg.matrix_rank(X) < p:
         if len(frame) < len(model.data.frame):
+            del model.__dict__["_type3_cache"]
             return type3_contrasts(model, max_rows=len(model.data.frame))
         raise ValueError(
             "the fixed-effects design is rank deficient; Type III tests need full rank"
@@ -165,4 +174,5 @@ def type3_contrasts(model, max_rows: int = 20000, seed: int = 0) -> dict[str, np
         Lt = L[:, c].T
         Lt = Lt[np.abs(Lt).sum(axis=1) > 1e-8]
         out[name] = Lt @ to_user
+    cache["L"] = out
     return out

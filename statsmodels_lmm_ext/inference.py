@@ -23,6 +23,7 @@ from ._engine import Engine
 
 __all__ = [
     "DDF_METHODS",
+    "DDFWarning",
     "INFORMATION",
     "KRCovariance",
     "KRTestResult",
@@ -496,6 +497,15 @@ class _Inference:
         return {"F": F, "F_unscaled": F, "df_num": q, "df_denom": ddf, "scaling": 1.0}
 
 
+def _f_pvalue(F: float, q: int, ddf: float) -> float:
+    """p-value of F on (q, ddf) df; chi-square(q) of q F when ddf is infinite."""
+    from scipy import stats
+
+    if np.isinf(ddf):
+        return float(stats.chi2.sf(q * F, q))
+    return float(stats.f.sf(F, q, ddf))
+
+
 def t_test(results, r_matrix, ddf: str = "satterthwaite", information: str | None = None):
     """t tests of ``L beta = q`` with small-sample df, one per row of ``L``.
 
@@ -522,7 +532,10 @@ def t_test(results, r_matrix, ddf: str = "satterthwaite", information: str | Non
     L, rhs = _parse_L(results, r_matrix)
     est, se, df = inf.t(L, rhs)
     if inf.ddf == "asymptotic":
-        return ContrastResults(effect=est + rhs, sd=se, statistic=est / se, distribution="norm")
+        cr = ContrastResults(effect=est + rhs, sd=se, statistic=est / se, distribution="norm")
+        cr.df_denom = df
+        cr.ddf_method = inf.ddf
+        return cr
     cr = ContrastResults(t=est / se, sd=se, effect=est + rhs, df_denom=df)
     cr.ddf_method = inf.ddf
     return cr
@@ -545,6 +558,7 @@ def f_test(results, r_matrix, ddf: str = "satterthwaite", information: str | Non
     L, rhs = _parse_L(results, r_matrix)
     out = inf.f(L, rhs)
     cr = ContrastResults(F=out["F"], df_num=out["df_num"], df_denom=out["df_denom"])
+    cr.pvalue = _f_pvalue(out["F"], out["df_num"], out["df_denom"])
     cr.fvalue_unscaled = out["F_unscaled"]
     cr.scaling = out["scaling"]
     cr.ddf_method = inf.ddf
@@ -563,7 +577,6 @@ def anova(results, ddf: str = "satterthwaite", information: str | None = None):
         Indexed by term, with columns ``num_df``, ``den_df``, ``F``, ``PR(>F)``.
     """
     import pandas as pd
-    from scipy import stats
 
     from ._design import type3_contrasts
 
@@ -571,7 +584,7 @@ def anova(results, ddf: str = "satterthwaite", information: str | None = None):
     rows = {}
     for term, L in type3_contrasts(_unwrap(results).model).items():
         out = inf.f(L, np.zeros(L.shape[0]))
-        p = stats.f.sf(out["F"], out["df_num"], out["df_denom"])
+        p = _f_pvalue(out["F"], out["df_num"], out["df_denom"])
         rows[term] = [out["df_num"], out["df_denom"], out["F"], p]
     table = pd.DataFrame.from_dict(
         rows, orient="index", columns=["num_df", "den_df", "F", "PR(>F)"]
@@ -626,16 +639,14 @@ class KRTestResult:
     """
 
     def __init__(self, out: dict, information: str):
-        from scipy import stats
-
         self.fvalue = out["F"]
         self.fvalue_unscaled = out["F_unscaled"]
         self.df_num = out["df_num"]
         self.df_denom = out["df_denom"]
         self.scaling = out["scaling"]
         self.information = information
-        self.pvalue = float(stats.f.sf(self.fvalue, self.df_num, self.df_denom))
-        self.pvalue_unscaled = float(stats.f.sf(self.fvalue_unscaled, self.df_num, self.df_denom))
+        self.pvalue = _f_pvalue(self.fvalue, self.df_num, self.df_denom)
+        self.pvalue_unscaled = _f_pvalue(self.fvalue_unscaled, self.df_num, self.df_denom)
 
     def summary_frame(self):
         import pandas as pd

@@ -80,6 +80,14 @@ def test_residual_and_asymptotic(res):
     wald = res.t_test(L)  # statsmodels' default: normal
     assert_allclose(a.pvalue, wald.pvalue, rtol=1e-10)
     assert_allclose(a.sd, r.sd)
+    assert np.all(np.isinf(a.df_denom))
+    # asymptotic F: chi-square(q) of q F, as statsmodels' wald_test
+    f = res.f_test(L, ddf="asymptotic")
+    w = res.wald_test(L, use_f=False, scalar=True)
+    assert_allclose(f.fvalue * 2, w.statistic, rtol=1e-10)
+    assert_allclose(f.pvalue, w.pvalue, rtol=1e-8)
+    table = res.anova(ddf="asymptotic")
+    assert np.all(np.isfinite(table["PR(>F)"]))
 
 
 def test_summary_with_ddf(res):

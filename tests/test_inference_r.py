@@ -52,8 +52,9 @@ def fitted(request):
     return CASES[name], fit(CASES[name], how), how
 
 
-@pytest.mark.parametrize("ddf,key", [("satterthwaite", "satterthwaite_coef"),
-                                     ("kenward-roger", "kenward_roger_coef")])
+@pytest.mark.parametrize(
+    "ddf,key", [("satterthwaite", "satterthwaite_coef"), ("kenward-roger", "kenward_roger_coef")]
+)
 def test_coefficient_table(fitted, ddf, key):
     """lmerTest's summary() coefficient table: estimate, SE, df, t, p for every coefficient."""
     case, res, _ = fitted
