@@ -8,7 +8,8 @@ Usage::
     python benchmarks/bench_fit.py --quick    # smoke test (< 30 s), writes
                                               # benchmarks/results/bench_fit_quick.json
     python benchmarks/bench_fit.py --profile  # also writes cProfile reports
-                                              # benchmarks/results/profile_*.txt
+                                              # benchmarks/results/profiles/profile_*.txt
+    python benchmarks/bench_fit.py --check    # exit status 2 if a target is missed
 
 Every measurement runs in a fresh subprocess (``--worker``), so its peak resident set size
 (``resource.getrusage(RUSAGE_SELF).ru_maxrss``) belongs to that measurement alone.  The data are
@@ -442,12 +443,15 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, help="output JSON path")
     ap.add_argument("--reps", type=int, default=3, help="repeats of our medium fits (median)")
     ap.add_argument("--sm-reps", type=int, default=None, help="repeats of the statsmodels fit")
-    ap.add_argument("--large-reps", type=int, default=1, help="repeats of the 1M-row fits")
+    ap.add_argument("--large-reps", type=int, default=3, help="repeats of the 1M-row fits")
     ap.add_argument("--skip-large", action="store_true", help="skip the 1M-row cases")
     ap.add_argument(
         "--skip-large-drop", action="store_true", help="skip the 1M rows, 10%% drop case"
     )
     ap.add_argument("--profile", action="store_true", help="write cProfile reports")
+    ap.add_argument(
+        "--check", action="store_true", help="exit 2 if a medium-case target is missed"
+    )
     ap.add_argument("--timeout", type=float, default=1800.0, help="per-measurement timeout, s")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -556,7 +560,10 @@ def main(argv=None) -> int:
                 "engine_s": x["engine_s"],
                 "fit_s": x["fit_s"],
                 "total_s": x["total_s"],
+                "fit_s_reps": [r["fit_s"] for r in x["reps"]],
                 "peak_rss_mb": x["peak_rss_mb"],
+                "peak_rss_mb_first_rep": x["maxrss_after_fit_mb"],
+                "maxrss_after_data_mb": x["maxrss_after_data_mb"],
                 "converged": x["converged"],
                 "engine_mode": x["engine_mode"],
                 "engine_units": x["engine_units"],
@@ -588,7 +595,11 @@ def main(argv=None) -> int:
         )
     print(f"elapsed {results['elapsed_s']:.1f} s; wrote {out_path}")
     failed = [k for k, x in meas.items() if "error" in x]
-    return 1 if failed else 0
+    if failed:
+        return 1
+    if args.check and not all(summ.get("targets", {}).values()):
+        return 2
+    return 0
 
 
 if __name__ == "__main__":

@@ -129,9 +129,15 @@ def type3_contrasts(model, max_rows: int = 2000, seed: int = 0) -> dict[str, np.
         raise ValueError("the model keeps no data frame; cannot build Type III contrasts")
     # The hypotheses depend on the design's distinct rows only: use those (a random subset of
     # them when there are many, falling back to all rows if that loses rank).
-    _, rows = np.unique(np.asarray(model.exog), axis=0, return_index=True)
+    exog = np.asarray(model.exog)
+    rng = np.random.default_rng(seed)
+    pool = np.arange(len(exog))
+    if len(pool) > 50 * max_rows:
+        pool = np.sort(rng.choice(pool, 50 * max_rows, replace=False))
+    _, first = np.unique(exog[pool], axis=0, return_index=True)
+    rows = pool[first]
     if len(rows) > max_rows:
-        rows = np.random.default_rng(seed).choice(rows, max_rows, replace=False)
+        rows = rng.choice(rows, max_rows, replace=False)
     if max_rows >= len(frame):
         rows = np.arange(len(frame))
     frame = frame.iloc[np.sort(rows)]
