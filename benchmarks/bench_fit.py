@@ -270,6 +270,7 @@ def worker_ours(spec: dict) -> dict:
         "rss_after_data_mb": rss_mb(),
         "maxrss_after_data_mb": maxrss_mb(),
     }
+    out["package_file"] = lmm.__file__
     cov = spec["cov"]
 
     def make_cs():
@@ -403,6 +404,7 @@ def run_worker(spec: dict, timeout: float) -> dict:
     print(f"  running {label} ...", flush=True)
     load_before = _loadavg()
     cpu0 = _cpu_times()
+    ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
@@ -422,11 +424,17 @@ def run_worker(spec: dict, timeout: float) -> dict:
     # CPU time stolen by the hypervisor and the busy share of all cores (ours is ~1 core + BLAS).
     out["loadavg_before"] = load_before
     cpu1 = _cpu_times()
+    ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    own_cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
+    out["worker_cpu_s"] = round(own_cpu, 3)
     if cpu0 and cpu1:
         d = [b - a for a, b in zip(cpu0, cpu1, strict=True)]
         tot = sum(d) or 1
         out["cpu_steal_frac"] = round(d[7] / tot, 4)
         out["cpu_busy_frac"] = round(1 - (d[3] + d[4]) / tot, 4)
+        # CPU used by other processes during the measurement, in cores (> ~0.1: contended)
+        busy_s = (tot - d[3] - d[4]) / os.sysconf("SC_CLK_TCK")
+        out["other_cpu_cores"] = round(max(busy_s - own_cpu, 0.0) / wall, 3)
     return out
 
 
@@ -568,6 +576,8 @@ def main(argv=None) -> int:
                 "engine_mode": x["engine_mode"],
                 "engine_units": x["engine_units"],
             }
+    others = [x["other_cpu_cores"] for x in meas.values() if "other_cpu_cores" in x]
+    summ["max_other_cpu_cores"] = max(others) if others else None
     results["summary"] = summ
     results["elapsed_s"] = time.perf_counter() - t_start
     out_path.parent.mkdir(parents=True, exist_ok=True)
@@ -592,6 +602,11 @@ def main(argv=None) -> int:
             f"\nspeed-up (fit) AR1 vs statsmodels: {summ['speedup_fit_ar1_vs_statsmodels']:.2f}x; "
             f"llf(Independence) - llf(statsmodels) = {summ['llf_abs_diff']:.3g} "
             f"(rel {summ['llf_rel_diff']:.2g}); targets: {summ['targets']}"
+        )
+    if others and max(others) > 0.2:
+        print(
+            f"WARNING: other processes used up to {max(others):.2f} cores during a measurement; "
+            "timings are inflated (see other_cpu_cores in the JSON)"
         )
     print(f"elapsed {results['elapsed_s']:.1f} s; wrote {out_path}")
     failed = [k for k, x in meas.items() if "error" in x]

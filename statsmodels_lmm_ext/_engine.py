@@ -366,6 +366,26 @@ class Engine:
             res["grad_rho"] = g_rho
         return res
 
+    def _natural_derivatives(self, ch: _Chunk, lam, scale: float, rho):
+        """``H``, ``dV`` (K, U, n, n) and ``d2V`` (K, K, U, n, n) of one chunk, in the natural
+        parameters ``(G lower triangle, vc, sigma^2, rho)``; ``d2V`` is None without
+        correlation parameters (V is then linear in theta)."""
+        K = self.k_lin + 1 + self.k_corr
+        s2 = self.k_lin  # index of sigma^2
+        Hm, dC, d2C = self.H(ch, lam, rho, order=2)
+        U, n = Hm.shape[:2]
+        dV = np.empty((K, U, n, n))
+        dV[: self.k_lin] = ch.K
+        dV[s2] = Hm - np.einsum("m,muts->uts", lam, ch.K) if self.k_lin else Hm  # C
+        dV[s2 + 1 :] = scale * dC
+        d2V = None
+        if self.k_corr:
+            d2V = np.zeros((K, K, U, n, n))
+            d2V[s2, s2 + 1 :] = dC
+            d2V[s2 + 1 :, s2] = dC
+            d2V[s2 + 1 :, s2 + 1 :] = scale * d2C
+        return Hm, dV, d2V
+
     # -------------------------------------------------- natural-parameter blocks
     def derivative_blocks(
         self, G: np.ndarray, vc: np.ndarray, scale: float, rho: np.ndarray, beta: np.ndarray
@@ -399,17 +419,10 @@ class Engine:
             "rVr": np.zeros(K),
             "trV": np.zeros(K),
         }
-        s2 = q2 + kv  # index of sigma^2
         for ch in self.chunks:
-            Hm, dC, d2C = self.H(ch, lam, rho, order=2)
+            Hm, D, D2 = self._natural_derivatives(ch, lam, scale, rho)
             M, _ = self._inverse(Hm)
             Vi = M / scale
-            U, n = Hm.shape[:2]
-            C = Hm - np.einsum("m,muts->uts", lam, ch.K) if self.k_lin else Hm
-            D = np.empty((K, U, n, n))
-            D[: self.k_lin] = ch.K
-            D[s2] = C
-            D[s2 + 1 :] = scale * dC
             E = Vi @ D @ Vi  # Vi V_k Vi
             out["XVX"] += ch.xx(Vi)
             out["P"] -= ch.xx(E)
@@ -420,11 +433,7 @@ class Engine:
             out["xr"] += ch.xr(E, beta)
             out["rVr"] += ch.rr(E, beta)
             out["trV"] += ch.wtrace(Vi[None], D)
-            if kc:
-                D2 = np.zeros((K, K, U, n, n))
-                D2[s2, s2 + 1 :] = dC
-                D2[s2 + 1 :, s2] = dC
-                D2[s2 + 1 :, s2 + 1 :] = scale * d2C
+            if D2 is not None:
                 E2 = Vi @ D2 @ Vi
                 out["R"] += ch.xx(E2)
                 out["trV2"] += ch.wtrace(Vi[None, None], D2)
@@ -437,23 +446,12 @@ class Engine:
         Returns a list of ``(rows, V, dV, d2V)`` with ``V`` (U, n, n), ``dV`` (K, U, n, n) and
         ``d2V`` (K, K, U, n, n), one entry per chunk of single groups.
         """
-        q2, kv, kc = self.k_re2, self.k_vc, self.k_corr
-        K = q2 + kv + 1 + kc
-        s2 = q2 + kv
         lam = np.concatenate([G[np.tril_indices(self.k_re)], vc]) / scale
         res = []
         for ch in self.group_chunks():
-            Hm, dC, d2C = self.H(ch, lam, rho, order=2)
-            U, n = Hm.shape[:2]
-            C = Hm - np.einsum("m,muts->uts", lam, ch.K) if self.k_lin else Hm
-            dV = np.empty((K, U, n, n))
-            dV[: self.k_lin] = ch.K
-            dV[s2] = C
-            dV[s2 + 1 :] = scale * dC
-            d2V = np.zeros((K, K, U, n, n))
-            d2V[s2, s2 + 1 :] = dC
-            d2V[s2 + 1 :, s2] = dC
-            d2V[s2 + 1 :, s2 + 1 :] = scale * d2C
+            Hm, dV, d2V = self._natural_derivatives(ch, lam, scale, rho)
+            if d2V is None:
+                d2V = np.zeros(dV.shape[:1] + dV.shape)
             res.append((ch.rows, scale * Hm, dV, d2V))
         return res
 
