@@ -186,6 +186,15 @@ class Engine:
         parts = [self.positions[rows], self.Z[rows]] + [z[rows] for z in self.Zvc]
         return np.concatenate([p.reshape(rows.shape[0], -1) for p in parts], axis=1)
 
+    def _patterns(self, n: int, gids: np.ndarray):
+        """Distinct H-determining features of the size-``n`` groups: (first, inverse), cached."""
+        cache = self.__dict__.setdefault("_pattern_cache", {})
+        if n not in cache:
+            feats = self._features(self.group_rows(gids, n))
+            _, first, inv = np.unique(feats, axis=0, return_index=True, return_inverse=True)
+            cache[n] = (first, inv.ravel())
+        return cache[n]
+
     def _size_buckets(self):
         for n in np.unique(self.sizes):
             yield int(n), np.flatnonzero(self.sizes == n)
@@ -198,7 +207,7 @@ class Engine:
         n_units, nbytes = 0, 0
         p = self.k_fe
         for n, gids in self._size_buckets():
-            u = len(np.unique(self._features(self.group_rows(gids, n)), axis=0))
+            u = len(self._patterns(n, gids)[0])
             n_units += u
             nbytes += u * (n * p) ** 2 * 8
         if n_units <= 0.5 * self.n_groups and nbytes <= _PATTERN_MEMORY:
@@ -228,9 +237,7 @@ class Engine:
         for n, gids in self._size_buckets():
             rows = self.group_rows(gids, n)
             if pattern:
-                feats = self._features(rows)
-                _, first, inv = np.unique(feats, axis=0, return_index=True, return_inverse=True)
-                inv = inv.ravel()
+                first, inv = self._patterns(n, gids)
                 rep_rows = rows[first]
                 weight = np.bincount(inv, minlength=len(first)).astype(float)
                 U = len(first)

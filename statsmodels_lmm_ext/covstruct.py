@@ -374,7 +374,7 @@ class Gaussian(_Spatial):
         return "SP(GAU)"
 
 
-#: registry of structures by name (lower case), used by string lookups
+#: the one registry of the available structures, by lower-case name
 COV_STRUCTS: dict[str, type[CovStruct]] = {
     "independence": Independence,
     "cs": CompoundSymmetry,

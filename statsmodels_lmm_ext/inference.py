@@ -133,6 +133,10 @@ class VarianceModel:
         mask = np.concatenate([Gb[np.tril_indices(q)], self.vc <= tiny])
         return np.concatenate([mask, np.zeros(1 + len(self.rho), bool)])
 
+    @property
+    def boundary_names(self) -> list[str]:
+        return [n for n, b in zip(self.theta_names, self.boundary, strict=True) if b]
+
     def cov_theta(self, kind: str = "observed") -> np.ndarray:
         """``W = Cov(theta_hat)``, the inverse information.
 
@@ -166,6 +170,13 @@ class VarianceModel:
 
 class DDFWarning(UserWarning):
     """Degrees of freedom that cannot be computed (reported as NaN with this warning)."""
+
+
+def theta_names(model, corr_names=()) -> list[str]:
+    """Names of the natural parameters ``(G lower triangle, vc, sigma^2, rho)`` of a model."""
+    names = [f"G {n}" for n in model.data.exog_re_names_full] if model.k_re else []
+    names += [f"{n} Var" for n in model.exog_vc.names] + ["scale"]
+    return names + list(corr_names)
 
 
 def _check_L(L, k_fe: int) -> np.ndarray:
@@ -368,8 +379,6 @@ def _statsmodels_variance_model(res) -> VarianceModel:
     Z = m.exog_re if m.k_re else np.zeros((m.nobs, 0))
     Zvc = _pad_vc(m.exog_vc, m.row_indices, list(labels), m.nobs)
     eng = Engine(m.endog, m.exog, codes, Z, Zvc, np.zeros((m.nobs, 0)), Independence())
-    names = [f"G {n}" for n in m.data.exog_re_names_full] if m.k_re else []
-    names += [f"{n} Var" for n in m.exog_vc.names] + ["scale"]
     vm = VarianceModel(
         eng,
         np.asarray(res.fe_params),
@@ -378,7 +387,7 @@ def _statsmodels_variance_model(res) -> VarianceModel:
         res.scale,
         np.zeros(0),
         res.reml,
-        names,
+        theta_names(m),
     )
     res._lmm_variance_model = vm
     return vm
@@ -432,9 +441,9 @@ def _check_reml_for_kr(vm: VarianceModel, ddf: str) -> None:
 
 def _boundary_warning(vm: VarianceModel) -> None:
     if vm.boundary.any():
-        names = [n for n, b in zip(vm.theta_names, vm.boundary, strict=True) if b]
         warnings.warn(
-            f"{', '.join(names)} estimated at zero (a boundary fit): treated as fixed in the "
+            f"{', '.join(vm.boundary_names)} estimated at zero (a boundary fit): treated as "
+            "fixed in the "
             "small-sample df, as SAS does",
             DDFWarning,
             stacklevel=4,

@@ -482,8 +482,6 @@ class MixedLM(sm_mlm.MixedLM):
             mod.data.exog_re_names = [name]
             mod.data.exog_re_names_full = [f"{name} Var"]
             mod.data.param_names = list(mod.exog_names) + [f"{name} Var"]
-        if hasattr(mod.data, "frame"):
-            mod._data_frame = data
         return mod
 
     def _drop_random_effects(self) -> None:
@@ -536,6 +534,8 @@ class MixedLM(sm_mlm.MixedLM):
 
     # ------------------------------------------------------------- engine
     def _vc_padded(self) -> list[np.ndarray]:
+        if not self.k_vc:
+            return []
         return _pad_vc(self.exog_vc, self.row_indices, self.group_labels, self.nobs)
 
     @property
@@ -618,6 +618,9 @@ class MixedLM(sm_mlm.MixedLM):
             ``"bfgs"``, ``"nm"`` (Nelder-Mead, then BFGS again), ``"powell"``.
         maxiter : int
             Iteration limit per optimiser.
+        full_output : bool
+            Accepted for statsmodels compatibility; the optimiser history is always kept in
+            ``results.hist``.
         gtol : float
             Convergence criterion: the largest absolute gradient component of the profiled
             deviance ``-2 l`` in the optimiser coordinates, divided by ``max(nobs, 100)`` (the
@@ -667,9 +670,10 @@ class MixedLM(sm_mlm.MixedLM):
             converged = False
             for m in methods:
                 u, info = self._optimize(m, fg, f, u, maxiter)
-                gmax = float(np.max(np.abs(fg(u)[1]))) / gscale
-                hist.append({"method": m, "dev": f(u), "max|grad|/n": gmax, **info})
-                if gmax <= gtol and np.isfinite(f(u)):
+                dev, grad = fg(u)
+                gmax = float(np.max(np.abs(grad))) / gscale
+                hist.append({"method": m, "dev": dev, "max|grad|/n": gmax, **info})
+                if gmax <= gtol and dev < 1e300:
                     converged = True
                     break
             if not converged:
@@ -689,10 +693,11 @@ class MixedLM(sm_mlm.MixedLM):
         results = MixedLMResults.from_estimates(
             self, prof["beta"], psi, vc, rho, scale, prof, converged=converged, hist=hist
         )
-        if self.k_re and np.min(np.diag(results.cov_re)) < 1e-8 * max(scale, 1e-300):
+        vm = results.variance_model
+        if vm.boundary.any():
             warnings.warn(
-                "The MLE may be on the boundary of the parameter space (a random-effect "
-                "variance is estimated at zero).",
+                "The MLE may be on the boundary of the parameter space "
+                f"({', '.join(vm.boundary_names)} estimated at zero).",
                 ConvergenceWarning,
                 stacklevel=2,
             )
@@ -708,7 +713,7 @@ class MixedLM(sm_mlm.MixedLM):
             if len(sp) != k_cov:
                 raise ValueError(f"start_params has length {len(sp)}; expected {k_cov}")
             lam, rho = sp[: self.k_re2 + self.k_vc], sp[self.k_re2 + self.k_vc :]
-            psi = self._engine.psi_from_lin(lam)
+            psi = self.engine.psi_from_lin(lam)
             return tr.unconstrained(psi, lam[self.k_re2 :], rho)
         if isinstance(start_params, Mapping):
             unknown = set(start_params) - {"cov_re", "vcomp", "scale", *cs.param_names}

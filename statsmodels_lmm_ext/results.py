@@ -7,6 +7,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 from scipy import stats
+from statsmodels.base import model as base
 from statsmodels.base import wrapper as wrap
 from statsmodels.regression import mixed_linear_model as sm_mlm
 
@@ -76,7 +77,11 @@ class MixedLMResults(sm_mlm.MixedLMResults):
 
     def __init__(self, model, params, cov_params):
         self._normalized_cov = cov_params
-        super().__init__(model, params, cov_params)
+        # statsmodels' MixedLMResults.__init__ recomputes rank(exog) with an SVD of the whole
+        # design; the model has already checked that it has full column rank.
+        base.LikelihoodModelResults.__init__(self, model, params, normalized_cov_params=None)
+        self.nobs = model.nobs
+        self.df_resid = model.nobs - model.k_fe
 
     # statsmodels stores ``normalized_cov_params`` at construction; ours is computed lazily.
     @property
@@ -97,9 +102,7 @@ class MixedLMResults(sm_mlm.MixedLMResults):
     def variance_model(self) -> VarianceModel:
         """Natural covariance parameters with derivatives and information."""
         m = self.model
-        names = [f"G {n}" for n in m.data.exog_re_names_full]
-        names += [f"{n} Var" for n in m.exog_vc.names] + ["scale"]
-        names += list(m.cov_struct.param_names)
+        names = inference.theta_names(m, m.cov_struct.param_names)
         return VarianceModel(
             m.engine, self.fe_params, self.cov_re, self.vcomp, self.scale, self._rho, m.reml, names
         )
@@ -254,11 +257,10 @@ class MixedLMResults(sm_mlm.MixedLMResults):
     # --------------------------------------------------------------- tests
     def _pad(self, r_matrix):
         """Accept contrasts on the fixed effects only (k_fe columns) by padding with zeros."""
-        if isinstance(r_matrix, str | tuple | list) and not isinstance(r_matrix, np.ndarray):
-            if isinstance(r_matrix, str) or (
-                isinstance(r_matrix, tuple) and isinstance(r_matrix[0], str)
-            ):
-                return r_matrix
+        if isinstance(r_matrix, str) or (
+            isinstance(r_matrix, tuple) and isinstance(r_matrix[0], str)
+        ):
+            return r_matrix  # constraint strings: statsmodels parses them with all names
         r = np.atleast_2d(np.asarray(r_matrix, dtype=float))
         k = len(self.params)
         if r.shape[1] == self.k_fe:
