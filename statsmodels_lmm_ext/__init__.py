@@ -18,6 +18,7 @@ from .covstruct import (
     Independence,
     Power,
 )
+from .emmeans import CONTRAST_METHODS, EmmContrasts, EmmResults, emmeans, ref_grid
 from .inference import (
     DDF_METHODS,
     DDFWarning,
@@ -32,17 +33,22 @@ from .inference import (
     variance_model,
 )
 from .model import MixedLM, mixedlm
+from .multiplicity import ADJUSTMENTS
 from .results import MixedLMResults, MixedLMResultsWrapper
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ADJUSTMENTS",
     "AR1",
+    "CONTRAST_METHODS",
     "COV_STRUCTS",
     "CompoundSymmetry",
     "CovStruct",
     "DDF_METHODS",
     "DDFWarning",
+    "EmmContrasts",
+    "EmmResults",
     "KRCovariance",
     "KRTestResult",
     "Exponential",
@@ -55,10 +61,12 @@ __all__ = [
     "VarianceModel",
     "anova",
     "datasets",
+    "emmeans",
     "f_test",
     "kenward_roger",
     "kenward_roger_test",
     "mixedlm",
+    "ref_grid",
     "t_test",
     "variance_model",
     "__version__",
