@@ -2,7 +2,8 @@
 
 Fits the growth curves of the Orthodont data (Potthoff & Roy 1964) with a random intercept per
 child and AR(1) residual correlation over the visits, next to statsmodels' random-intercept
-model, and prints both summaries and the likelihood comparison.
+model, and prints both summaries and the likelihood comparison; then the marginal means of the
+Oats split-plot experiment with Tukey-adjusted pairwise comparisons and their letter display.
 """
 
 from __future__ import annotations
@@ -34,6 +35,23 @@ def main() -> None:
     print()
     print(f"REML log-likelihood, statsmodels random intercept: {base.llf:.4f}")
     print(f"REML log-likelihood, random intercept + AR(1):     {res.llf:.4f}")
+
+    print()
+    print("Oats split-plot: nitrogen means (Kenward-Roger df), Tukey pairs, letters")
+    oats = lmm.datasets.load("oats")
+    split = lmm.mixedlm(
+        "grain_yield ~ Variety * nitro_f",
+        oats,
+        groups="Block",
+        re_formula="1",
+        vc_formula={"Variety": "0 + C(Variety)"},
+    ).fit()
+    em = lmm.emmeans(split, "nitro_f")
+    print(em)
+    print()
+    print(em.pairs(adjust="tukey"))
+    print()
+    print(em.pairs().cld().to_string(index=False))
 
 
 if __name__ == "__main__":

@@ -343,6 +343,7 @@ class _LinearTable:
     """Rows ``L beta`` with their inference; subclasses name the columns."""
 
     _est_name = "estimate"
+    _model = None  # set by subclasses before __init__ (estimability needs the design)
 
     def __init__(self, labels, L, prov, *, by, families, level, notes, default_adjust):
         self.labels = labels.reset_index(drop=True)
@@ -368,28 +369,28 @@ class _LinearTable:
                 "rank-deficient model): reported as NaN"
             )
         Lf = np.nan_to_num(L)
-        cov = Lf @ prov.cov @ Lf.T
-        s = np.sqrt(np.clip(np.diag(cov), 1e-300, None))
-        self._corr = cov / np.outer(s, s)
+        self._cov = Lf @ prov.cov @ Lf.T
+        s = np.sqrt(np.clip(np.diag(self._cov), 1e-300, None))
+        corr = self._cov / np.outer(s, s)
         for fam in families:
-            fam.corr = self._corr[np.ix_(fam.rows, fam.rows)]
+            fam.corr = corr[np.ix_(fam.rows, fam.rows)]
             fam.rank = int(np.linalg.matrix_rank(Lf[fam.rows], tol=1e-8)) or 1
-
-    _model = None
+        self._adjusted = {}  # (adjust, level) -> AdjustedInference (mvt integrals are slow)
 
     @property
-    def cov(self) -> pd.DataFrame:
+    def cov(self) -> np.ndarray:
         """Covariance matrix of the estimates (Kenward-Roger adjusted under KR)."""
-        Lf = np.nan_to_num(self.L)
-        return Lf @ self._prov.cov @ Lf.T
+        return self._cov
 
     def _inference(self, adjust_: str | None, level: float | None):
         level = self.level if level is None else float(level)
         if not 0 < level < 1:
             raise ValueError(f"level must be in (0, 1), not {level}")
         t = self.estimate / self.se
-        out = adjust(t, self.df, self.families, self.adjust if adjust_ is None else adjust_, level)
-        return t, out, level
+        key = (self.adjust if adjust_ is None else adjust_, level)
+        if key not in self._adjusted:
+            self._adjusted[key] = adjust(t, self.df, self.families, key[0], level)
+        return t, self._adjusted[key], level
 
     def _frame(self, adjust_, level, tests: bool, cis: bool) -> tuple[pd.DataFrame, list[str]]:
         t, out, level = self._inference(adjust_, level)
@@ -414,9 +415,6 @@ class _LinearTable:
             ):
                 notes.append(n)
         return frame, notes
-
-    def summary_frame(self, adjust: str | None = None, level: float | None = None):
-        raise NotImplementedError
 
     def _text(self, frame: pd.DataFrame, notes: list[str]) -> str:
         f = frame.copy()
