@@ -273,3 +273,25 @@ def test_letters_are_a_valid_display(seed):
         share = any(i in c and j in c for c in cols)
         assert share == (not sig[i, j]), (sig, cols)
     assert all(any(i in c for c in cols) for i in range(k))
+
+
+def test_wls_uses_its_covariance_and_residual_df(tf):
+    """WLS: mean = average of predictions, SE from the WLS covariance, df = residual df."""
+    w = 1 + tf.x.to_numpy()
+    res = smf.wls("y ~ A + B + x", tf, weights=w).fit()
+    em = lmm.emmeans(res, "A")
+    grid = pd.DataFrame(
+        list(itertools.product(["a1", "a2", "a3"], ["b1", "b2", "b3", "b4"])), columns=["A", "B"]
+    )
+    grid["x"] = tf.x.mean()
+    X = np.asarray(_design(res, grid))
+    L = X.reshape(3, 4, -1).mean(axis=1)
+    assert_allclose(em.estimate, L @ res.params, rtol=1e-12)
+    assert_allclose(em.se, np.sqrt(np.diag(L @ res.cov_params() @ L.T)), rtol=1e-12)
+    assert (em.df == res.df_resid).all()
+
+
+def _design(res, grid):
+    from patsy import dmatrix
+
+    return dmatrix(res.model.data.model_spec, grid)
