@@ -295,3 +295,16 @@ def _design(res, grid):
     from patsy import dmatrix
 
     return dmatrix(res.model.data.model_spec, grid)
+
+
+@pytest.mark.parametrize("lo, hi", [(40.0, 60.0), (5.0, 500.0), (2000.0, 2e5)])
+def test_tukey_critical_values_for_many_df(lo, hi):
+    """The interpolated Tukey quantiles equal scipy's exact ones (1e-9) on rows with many
+    distinct df, including df beyond scipy's infinite-df switch at 1e5."""
+    from statsmodels_lmm_ext.multiplicity import _tukey_crits
+
+    df = np.geomspace(lo, hi, 15)
+    got = _tukey_crits(0.95, 6, df)
+    idx = [0, 4, 9, 14]
+    exact = stats.studentized_range.ppf(0.95, 6, df[idx]) / np.sqrt(2)
+    assert_allclose(got[idx], exact, rtol=1e-9)
