@@ -308,3 +308,14 @@ def test_tukey_critical_values_for_many_df(lo, hi):
     idx = [0, 4, 9, 14]
     exact = stats.studentized_range.ppf(0.95, 6, df[idx]) / np.sqrt(2)
     assert_allclose(got[idx], exact, rtol=1e-9)
+
+
+def test_means_do_not_depend_on_the_coding(tf):
+    """Sum-to-zero coding through C(A, Sum) gives the same means, SEs and KR df."""
+    ref = lmm.emmeans(lmm.mixedlm("y ~ A * B + x", tf, groups="block").fit(), "A")
+    res = lmm.mixedlm("y ~ C(A, Sum) * C(B, Sum) + x", tf, groups="block").fit()
+    got = lmm.emmeans(res, "A")
+    assert list(got.levels["A"]) == ["a1", "a2", "a3"]
+    assert_allclose(got.estimate, ref.estimate, rtol=1e-7)
+    assert_allclose(got.se, ref.se, rtol=1e-5)
+    assert_allclose(got.df, ref.df, rtol=1e-4)
