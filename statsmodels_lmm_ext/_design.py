@@ -9,18 +9,24 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["design_info", "term_columns", "type3_contrasts"]
+__all__ = ["design_info", "model_spec", "term_columns", "type3_contrasts"]
 
 
-def design_info(model):
-    """The patsy DesignInfo of a formula model, or a clear error."""
+def model_spec(model):
+    """The formula design spec of a model (patsy ``DesignInfo`` or formulaic ``ModelSpec``)."""
     data = model.data
     spec = getattr(data, "model_spec", None) or getattr(data, "design_info", None)
     if spec is None:
         raise ValueError(
-            "this model was not built from a formula; term-wise tests (anova) need the "
-            "formula's design spec (use from_formula / smf.mixedlm)"
+            "this needs the model's formula (term-wise tests, marginal means): build the model "
+            "from a formula (lmm.mixedlm, smf.mixedlm, smf.ols ...)"
         )
+    return spec
+
+
+def design_info(model):
+    """The patsy DesignInfo of a formula model, or a clear error."""
+    spec = model_spec(model)
     if not hasattr(spec, "term_codings"):
         raise NotImplementedError(
             f"term-wise tests support patsy design specs; got {type(spec).__name__} "

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ._design import model_spec
 from .inference import _Inference, _unwrap, check_ddf
 from .multiplicity import Family, adjust, check_adjust
 
@@ -108,17 +109,6 @@ def _provider(results, ddf, information) -> _Provider:
 # --------------------------------------------------------------------------------------------
 
 
-def _model_spec(model):
-    data = model.data
-    spec = getattr(data, "model_spec", None) or getattr(data, "design_info", None)
-    if spec is None:
-        raise ValueError(
-            "marginal means need the model's formula: fit the model with a formula "
-            "(lmm.mixedlm, smf.mixedlm, smf.ols ...)"
-        )
-    return spec
-
-
 def _names_in(code: str, columns) -> list[str]:
     """Data columns referenced in a piece of formula code (in order of appearance)."""
     out = []
@@ -182,7 +172,7 @@ class _Grid:
 
 def _reference_grid(results, at: Mapping | None) -> _Grid:
     model = _unwrap(results).model
-    spec = _model_spec(model)
+    spec = model_spec(model)
     frame = _used_frame(model)
     rhs = model.formula.split("~", 1)[-1]
     variables = _names_in(rhs, frame.columns)

@@ -20,8 +20,6 @@ Tukey p-values below 1e-11).  Looser, and why, where it applies:
 * ``dunnettx``: emmeans finds the critical value by ``uniroot(tol = 5e-4)``: half-widths 1e-3.
 """
 
-import warnings
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -29,6 +27,7 @@ import statsmodels.formula.api as smf
 from numpy.testing import assert_allclose
 
 import statsmodels_lmm_ext as lmm
+from tests._fits import fit_mixed
 from tests.conftest import load_reference
 
 CASES = load_reference("emmeans_refs.json")["cases"]
@@ -37,14 +36,7 @@ CASES = load_reference("emmeans_refs.json")["cases"]
 def _fit_mixed(case, data, how):
     py = case["python"]
     kw = dict(groups=py["groups"], re_formula=py["re_formula"], vc_formula=py["vc_formula"])
-    if how == "statsmodels":
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            # tightly converged so that the comparison tests emmeans, not the optimiser
-            return smf.mixedlm(py["formula"], data, **kw).fit(
-                reml=True, method=["bfgs"], gtol=1e-10
-            )
-    return lmm.mixedlm(py["formula"], data, **kw).fit(reml=True)
+    return fit_mixed(py["formula"], data, how, **kw)
 
 
 @pytest.fixture(scope="module", params=["ours", "statsmodels"])

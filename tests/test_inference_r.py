@@ -7,14 +7,12 @@ information: our defaults.  Tolerance rtol 1e-4 (the issue's), which also absorb
 differences between lme4's optimum and ours (about 1e-6 relative in the variance parameters).
 """
 
-import warnings
-
 import numpy as np
 import pytest
-import statsmodels.formula.api as smf
 from numpy.testing import assert_allclose
 
 import statsmodels_lmm_ext as lmm
+from tests._fits import fit_mixed
 from tests.conftest import load_reference
 
 
@@ -31,15 +29,7 @@ def fit(case, how):
     py = case["python"]
     data = lmm.datasets.load(py["dataset"].removesuffix(".csv"))
     kw = dict(groups=py["groups"], re_formula=py["re_formula"], vc_formula=py["vc_formula"])
-    if how == "statsmodels":
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            # Tightly converged, so that the comparison tests the inference and not statsmodels'
-            # default optimiser tolerance (its default L-BFGS stops ~1e-4 away in G here).
-            return smf.mixedlm(py["formula"], data, **kw).fit(
-                reml=True, method=["bfgs"], gtol=1e-10
-            )
-    return lmm.mixedlm(py["formula"], data, **kw).fit(reml=True)
+    return fit_mixed(py["formula"], data, how, **kw)
 
 
 @pytest.fixture(
