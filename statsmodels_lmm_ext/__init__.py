@@ -8,6 +8,17 @@ Import it alongside ``statsmodels.formula.api``::
 """
 
 from . import datasets
+from .bootstrap import (
+    BootstrapPrediction,
+    BootstrapWarning,
+    LRTResult,
+    PBTestResult,
+    bootstrap_predict,
+    lrt,
+    pb_lrt,
+    refit,
+    simulate,
+)
 from .covstruct import (
     AR1,
     COV_STRUCTS,
@@ -39,6 +50,15 @@ from .results import MixedLMResults, MixedLMResultsWrapper
 __version__ = "0.1.0"
 
 __all__ = [
+    "BootstrapPrediction",
+    "BootstrapWarning",
+    "LRTResult",
+    "PBTestResult",
+    "bootstrap_predict",
+    "lrt",
+    "pb_lrt",
+    "refit",
+    "simulate",
     "ADJUSTMENTS",
     "AR1",
     "CONTRAST_METHODS",

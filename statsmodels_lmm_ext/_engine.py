@@ -22,7 +22,8 @@ Harville, D. A. (1977). Maximum likelihood approaches to variance component esti
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import copy
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -53,6 +54,9 @@ class _Chunk:
     Sxx: np.ndarray | None = None
     Sxy: np.ndarray | None = None
     Syy: np.ndarray | None = None
+    # pattern mode: rows (G, n) of the member groups, sorted by unit, and unit boundaries (U + 1,)
+    member_rows: np.ndarray | None = None
+    member_bounds: np.ndarray | None = None
     cache: dict = field(default_factory=dict)
 
     @property
@@ -254,9 +258,11 @@ class Engine:
                     Sxy[u] = (Xf.T @ yf).reshape(n, p, n)
                     Syy[u] = yf.T @ yf
                 pos = self.positions[rep_rows]
+                members = rows[sort]
                 step = max(1, _CHUNK_ELEMENTS // (n * n * max(p * p, n)))
                 for a in range(0, U, step):
                     sl = slice(a, a + step)
+                    mb = bounds[a : min(a + step, U) + 1]
                     chunks.append(
                         _Chunk(
                             n=n,
@@ -266,6 +272,8 @@ class Engine:
                             Sxx=Sxx[sl],
                             Sxy=Sxy[sl],
                             Syy=Syy[sl],
+                            member_rows=members[mb[0] : mb[-1]],
+                            member_bounds=mb - mb[0],
                         )
                     )
             else:
@@ -473,3 +481,220 @@ class Engine:
             M, _ = self._inverse(Hm)
             r = ch.y - ch.X @ beta
             yield ch.rows, np.einsum("uts,us->ut", M, r), M
+
+    # ------------------------------------------------------ new responses (bootstrap)
+    def _member_X(self, ch: _Chunk) -> np.ndarray:
+        """``X`` of a pattern chunk's member groups (G, n * p), cached (y-independent)."""
+        if "Xm" not in ch.cache:
+            G, n = ch.member_rows.shape
+            ch.cache["Xm"] = self.X[ch.member_rows].reshape(G, n * self.k_fe)
+        return ch.cache["Xm"]
+
+    def prepare_new_endog(self) -> None:
+        """Fill the y-independent caches used by :meth:`endog_stats` and :meth:`profile_many`
+        (so that threads sharing this engine only read it)."""
+        for ch in self.chunks:
+            if ch.pattern:
+                self._member_X(ch)
+                ch._Sxx_flat  # noqa: B018 (fills the cache)
+            if self.k_corr == 0 and "C0" not in ch.cache:
+                ch.cache["C0"] = self.cov_struct.correlation(np.zeros(0), ch.geom)[0]
+
+    def endog_stats(self, Y: np.ndarray) -> list[dict]:
+        """Per-chunk contractions of ``B`` responses ``Y`` (N, B) for :meth:`profile_many`.
+
+        Pattern chunks: ``xy`` (B, U n n, p) and ``yy`` (B, U n n), the flattened sufficient
+        statistics ``S_Xy`` and ``S_yy`` of each response; group chunks: ``y`` (B, U, n).
+        """
+        Y = np.asarray(Y, dtype=float).reshape(self.nobs, -1)
+        B = Y.shape[1]
+        p = self.k_fe
+        out = []
+        for ch in self.chunks:
+            n = ch.n
+            if not ch.pattern:
+                out.append({"y": np.ascontiguousarray(np.moveaxis(Y[ch.rows], -1, 0))})
+                continue
+            U = len(ch.weight)
+            Xm = self._member_X(ch)
+            Ym = Y[ch.member_rows]  # (G, n, B)
+            xy = np.empty((B, U, n, n, p))
+            yy = np.empty((B, U, n, n))
+            mb = ch.member_bounds
+            for u in range(U):
+                Xu = Xm[mb[u] : mb[u + 1]]
+                Yu = Ym[mb[u] : mb[u + 1]]
+                # S_Xy[t, a, s] = sum_g X[g, t, a] y[g, s], per response b
+                s = (Xu.T @ Yu.reshape(len(Xu), n * B)).reshape(n, p, n, B)
+                xy[:, u] = s.transpose(3, 0, 2, 1)
+                yy[:, u] = np.einsum("gtb,gsb->bts", Yu, Yu)
+            out.append({"xy": xy.reshape(B, U * n * n, p), "yy": yy.reshape(B, U * n * n)})
+        return out
+
+    def with_endog(self, y: np.ndarray) -> Engine:
+        """A copy of this engine for a new response ``y`` (N,), in the original row order.
+
+        Only the parts that depend on ``y`` are recomputed (group-mode ``y`` blocks, pattern-mode
+        ``S_Xy`` and ``S_yy``); designs, covariance bases, geometry and ``S_XX`` are shared.
+        """
+        y = np.ascontiguousarray(y, dtype=float)
+        if y.shape != (self.nobs,):
+            raise ValueError(f"endog must have shape ({self.nobs},); got {y.shape}")
+        new = copy.copy(self)
+        new.y = y
+        stats = self.endog_stats(y[:, None])
+        chunks = []
+        for ch, st in zip(self.chunks, stats, strict=True):
+            if ch.pattern:
+                U, n, p = ch.Sxx.shape[:3]
+                Sxy = st["xy"][0].reshape(U, n, n, p).transpose(0, 1, 3, 2)
+                Syy = st["yy"][0].reshape(U, n, n)
+                keep = {k: v for k, v in ch.cache.items() if k in ("Sxx_flat", "Xm", "C0")}
+                if "Sxx_flat" in keep:
+                    keep["Sxy_flat"] = st["xy"][0]
+                chunks.append(replace(ch, Sxy=Sxy, Syy=Syy, cache=keep))
+            else:
+                chunks.append(replace(ch, y=st["y"][0], cache={}))
+        new.chunks = chunks
+        if "_group_chunks" in self.__dict__:
+            if self.mode == "group":
+                new._group_chunks = chunks
+            else:
+                new._group_chunks = [
+                    replace(ch, y=y[ch.rows], cache={}) for ch in self._group_chunks
+                ]
+        return new
+
+    @staticmethod
+    def _inverse_many(H: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Inverse and log-determinant of SPD stacks ``H`` (B, U, n, n); ``bad`` (B,) marks the
+        replicates with a matrix that is not positive definite (their results are garbage)."""
+        B = H.shape[0]
+        bad = np.zeros(B, bool)
+        try:
+            L = np.linalg.cholesky(H)
+        except np.linalg.LinAlgError:
+            L = np.empty_like(H)
+            eye = np.broadcast_to(np.eye(H.shape[-1]), H.shape[1:])
+            for b in range(B):
+                try:
+                    L[b] = np.linalg.cholesky(H[b])
+                except np.linalg.LinAlgError:
+                    bad[b] = True
+                    L[b] = eye
+        diag = np.diagonal(L, axis1=-2, axis2=-1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            logdet = 2.0 * np.log(diag).sum(axis=-1)
+        Linv = np.linalg.inv(L)
+        return np.swapaxes(Linv, -1, -2) @ Linv, logdet, bad
+
+    def _H_many(self, ch: _Chunk, lam: np.ndarray, rho: np.ndarray, order: int):
+        """H (B, U, n, n) for B parameter sets and, with ``order``, dC (B, k, U, n, n)."""
+        B = lam.shape[0]
+        if self.k_corr == 0:
+            if "C0" not in ch.cache:
+                ch.cache["C0"] = self.cov_struct.correlation(np.zeros(0), ch.geom)[0]
+            C = np.broadcast_to(ch.cache["C0"], (B,) + ch.geom.shape)
+            dC = np.zeros((B, 0) + ch.geom.shape) if order else None
+        else:
+            parts = [self.cov_struct.correlation(r, ch.geom, order=order) for r in rho]
+            C = np.stack([c[0] for c in parts])
+            dC = np.stack([c[1] for c in parts]) if order else None
+        H = C + np.einsum("bm,muts->buts", lam, ch.K) if self.k_lin else C.copy()
+        return H, dC
+
+    def profile_many(
+        self,
+        lam: np.ndarray,
+        rho: np.ndarray,
+        reml: bool,
+        stats: list[dict],
+        gradient: bool = False,
+    ) -> dict:
+        """:meth:`profile` for ``B`` responses at once, each at its own parameters.
+
+        ``lam`` (B, k_lin) and ``rho`` (B, k_corr) are the parameters; ``stats`` comes from
+        :meth:`endog_stats` for the ``B`` responses.  Returns ``dev``, ``beta``, ``scale`` and
+        (with ``gradient``) ``grad_lin``, ``grad_rho``, as arrays with a leading axis ``B``, and
+        ``ok`` (B,), False where some ``H_i`` or ``X'H^-1X`` is not positive definite or the
+        residual sum of squares is not positive (``dev`` is ``inf`` there).
+        """
+        lam = np.asarray(lam, dtype=float)
+        B = lam.shape[0]
+        lam = lam.reshape(B, self.k_lin)
+        rho = np.asarray(rho, dtype=float).reshape(B, self.k_corr)
+        p = self.k_fe
+        A = np.zeros((B, p, p))
+        b = np.zeros((B, p))
+        c = np.zeros(B)
+        logdet = np.zeros(B)
+        bad = np.zeros(B, bool)
+        keep = []
+        for ch, st in zip(self.chunks, stats, strict=True):
+            H, dC = self._H_many(ch, lam, rho, order=1 if gradient else 0)
+            M, ld, bad_c = self._inverse_many(H)
+            bad |= bad_c
+            logdet += ld @ ch.weight
+            A += ch.xx(M)
+            if ch.pattern:
+                Mf = M.reshape(B, -1)
+                b += np.einsum("bj,bja->ba", Mf, st["xy"])
+                c += np.einsum("bj,bj->b", Mf, st["yy"])
+            else:
+                My = np.einsum("buts,bus->but", M, st["y"])
+                b += np.einsum("uta,but->ba", ch.X, My)
+                c += np.einsum("but,but->b", st["y"], My)
+            if gradient:
+                keep.append((M, dC))
+        eye = np.eye(p)
+        A[bad] = eye
+        try:
+            cf = np.linalg.cholesky(A)
+        except np.linalg.LinAlgError:
+            cf = np.empty_like(A)
+            for i in range(B):
+                try:
+                    cf[i] = np.linalg.cholesky(A[i])
+                except np.linalg.LinAlgError:
+                    bad[i] = True
+                    cf[i] = eye
+                    A[i] = eye
+        beta = np.linalg.solve(A, b[..., None])[..., 0]
+        Q = c - np.einsum("ba,ba->b", b, beta)
+        bad |= ~(Q > 0)
+        dfr = self.nobs - p if reml else self.nobs
+        scale = np.where(bad, 1.0, Q) / dfr
+        dev = dfr * (np.log(2 * np.pi * scale) + 1.0) + logdet
+        if reml:
+            dev += 2.0 * np.log(np.diagonal(cf, axis1=-2, axis2=-1)).sum(axis=-1)
+        dev = np.where(bad | ~np.isfinite(dev), np.inf, dev)
+        out = {"dev": dev, "beta": beta, "scale": scale, "ok": np.isfinite(dev)}
+        if gradient:
+            k = self.k_lin + self.k_corr
+            grad = np.zeros((B, k))
+            Ainv = np.linalg.inv(A) if reml else None
+            for ch, st, (M, dC) in zip(self.chunks, stats, keep, strict=True):
+                if k == 0:
+                    break
+                K = np.broadcast_to(ch.K, (B,) + ch.K.shape)
+                D = np.concatenate([K, dC], axis=1) if self.k_corr else K  # (B, k, U, n, n)
+                MDM = M[:, None] @ D @ M[:, None]
+                g = np.einsum("u,buts,bkust->bk", ch.weight, M, D)
+                XX = ch.xx(MDM)  # (B, k, p, p)
+                if ch.pattern:
+                    Nf = MDM.reshape(B, k, -1)
+                    yy = np.einsum("bkj,bj->bk", Nf, st["yy"])
+                    xy = np.einsum("bkj,bja->bka", Nf, st["xy"])
+                    rr = yy - 2.0 * np.einsum("bka,ba->bk", xy, beta)
+                    rr += np.einsum("ba,bkac,bc->bk", beta, XX, beta)
+                else:
+                    r = st["y"] - np.einsum("uta,ba->but", ch.X, beta)
+                    rr = np.einsum("but,bkuts,bus->bk", r, MDM, r)
+                g -= rr / scale[:, None]
+                if reml:
+                    g -= np.einsum("bkac,bca->bk", XX, Ainv)
+                grad += g
+            grad[bad] = 0.0
+            out["grad_lin"] = grad[:, : self.k_lin]
+            out["grad_rho"] = grad[:, self.k_lin :]
+        return out

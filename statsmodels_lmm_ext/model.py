@@ -69,6 +69,17 @@ class _Transform:
                 t.append(logit(np.clip((r - lo) / (hi - lo), 1e-12, 1 - 1e-12)))
         return np.concatenate([L[self.il], np.sqrt(vc), t])
 
+    def saddles(self, u: np.ndarray, g_lin: np.ndarray) -> np.ndarray:
+        """Variance coordinates stuck at zero although the deviance falls as they grow.
+
+        With ``Psi = L L'`` and ``vc = s^2`` the gradient in ``u`` vanishes at ``L_jj = 0`` or
+        ``s = 0`` whatever the data, so an optimiser that lands there stops.  The derivative
+        in the natural parameter (``g_lin``) tells whether zero is a minimum or a saddle.
+        """
+        diag = [i for i, (a, b) in enumerate(zip(*self.il, strict=True)) if a == b]
+        idx = np.array(diag + list(range(self.k_re2, self.k_re2 + self.k_vc)), dtype=int)
+        return idx[(np.abs(u[idx]) < 1e-5) & (g_lin[idx] < 0)]
+
     def chain(self, u: np.ndarray, g_lin: np.ndarray, g_rho: np.ndarray) -> np.ndarray:
         """Gradient in ``u`` from gradients in (Psi lower triangle, vc) and rho."""
         q, q2, kv = self.k_re, self.k_re2, self.k_vc
@@ -668,14 +679,21 @@ class MixedLM(sm_mlm.MixedLM):
         gmax = 0.0
         if k:
             converged = False
-            for m in methods:
+            for m in [*methods, *methods[:1]]:
                 u, info = self._optimize(m, fg, f, u, maxiter)
                 dev, grad = fg(u)
                 gmax = float(np.max(np.abs(grad))) / gscale
                 hist.append({"method": m, "dev": dev, "max|grad|/n": gmax, **info})
                 if gmax <= gtol and dev < 1e300:
-                    converged = True
-                    break
+                    psi, vc, rho = tr.natural(u)
+                    lin = eng.profile(tr.lin(psi, vc), rho, self.reml, gradient=True)["grad_lin"]
+                    stuck = tr.saddles(u, lin)
+                    if not len(stuck):
+                        converged = True
+                        break
+                    u = u.copy()
+                    u[stuck] = 0.3  # off the saddle; the last round re-runs the first method
+                    hist[-1]["saddle"] = stuck.tolist()
             if not converged:
                 warnings.warn(
                     f"MixedLM optimisation did not converge: max |gradient| / n = {gmax:.3g} > "

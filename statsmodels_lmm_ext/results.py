@@ -298,6 +298,26 @@ class MixedLMResults(sm_mlm.MixedLMResults):
         """Wald test as statsmodels; ``r_matrix`` may have ``k_fe`` columns."""
         return super().wald_test(self._pad(r_matrix), use_f=use_f, scalar=scalar, **kwargs)
 
+    # ------------------------------------------------------- simulate / refit
+    def simulate(self, nsim: int = 1, *, seed=None, use_random_effects: bool = False):
+        """Simulate ``nsim`` responses (nobs, nsim) from the fitted model.
+
+        See :func:`statsmodels_lmm_ext.simulate` (``use_random_effects=True`` conditions on
+        the predicted random effects).
+        """
+        from .bootstrap import simulate
+
+        return simulate(self, nsim, seed=seed, use_random_effects=use_random_effects)
+
+    def refit(self, endog, *, reml: bool | None = None):
+        """Refit the same model to a new response, warm-started at these estimates.
+
+        See :func:`statsmodels_lmm_ext.refit`.
+        """
+        from .bootstrap import refit
+
+        return refit(self, endog, reml=reml)
+
     # --------------------------------------------------------------- summary
     def summary(
         self,

@@ -161,3 +161,17 @@ def test_one_group_spatial_field():
     ).fit()
     assert r.model.n_groups == 1 and r.converged
     assert r.cov_struct_params["range"] > 0
+
+
+def test_start_on_a_zero_variance_is_not_a_false_optimum():
+    """With Psi = L L' the gradient in L vanishes at L = 0 whatever the data: a start with a
+    zero variance must not stop there when the deviance falls as the variance grows."""
+    d = lmm.datasets.load("oneway")
+    best = lmm.mixedlm("y ~ 1", d, groups="group").fit()
+    assert float(best.cov_re.iloc[0, 0]) > 0.1
+    res = lmm.mixedlm("y ~ 1", d, groups="group").fit(
+        start_params={"cov_re": np.zeros((1, 1)), "scale": float(d.y.var())}
+    )
+    assert res.converged
+    assert_allclose(res.llf, best.llf, rtol=1e-10)
+    assert any("saddle" in h for h in res.hist)

@@ -1,0 +1,391 @@
+"""Likelihood-ratio and parametric-bootstrap tests against R (lme4, nlme, pbkrtest).
+
+Reference values: tests/results/lrt_bootstrap.json, written by tests/results/lrt_bootstrap.R
+(R 4.2.2, lme4 1.1.31, nlme 3.1.162, pbkrtest 0.5.2).  Bootstrap p-values are compared within
+4 combined Monte-Carlo standard errors (ours from our nsim, R's from its nsim).
+"""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+import statsmodels.formula.api as smf
+from numpy.testing import assert_allclose
+from scipy import stats
+
+import statsmodels_lmm_ext as lmm
+from statsmodels_lmm_ext import bootstrap as bs
+
+from .conftest import load_reference
+
+REF = load_reference("lrt_bootstrap.json")["cases"]
+
+
+def _data(case: str) -> pd.DataFrame:
+    if case.startswith("oneway"):
+        return lmm.datasets.load("oneway")
+    if case.startswith("sleep"):
+        return lmm.datasets.load("sleepstudy")
+    d = lmm.datasets.load("fev_data")  # R: rows with non-missing FEV1
+    return d[d["FEV1"].notna()].reset_index(drop=True)
+
+
+def _fit(spec: dict, data: pd.DataFrame):
+    """The Python model described by a JSON ``python`` spec (kind ols / mixedlm / gls)."""
+    if spec["kind"] == "ols":
+        return smf.ols(spec["formula"], data).fit()
+    cs = lmm.AR1(time=spec["structure"]["time"]) if spec["structure"] else None
+    re = spec["re_formula"] if spec["kind"] == "mixedlm" else "0"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # boundary notes are irrelevant here
+        return lmm.mixedlm(
+            spec["formula"], data, groups=spec["groups"], re_formula=re, cov_struct=cs
+        ).fit(reml=spec["reml"])
+
+
+def _cases():
+    out = []
+    for name, c in REF.items():
+        out.append((name, c))
+        if "reml" in c:
+            out.append((f"{name}-reml", c["reml"]))
+    return out
+
+
+CASES = _cases()
+
+
+@pytest.fixture(scope="module")
+def fits():
+    cache = {}
+    for name, c in CASES:
+        d = _data(name)
+        cache[name] = (_fit(c["python"]["small"], d), _fit(c["python"]["large"], d))
+    return cache
+
+
+@pytest.mark.parametrize("name,ref", CASES, ids=[c[0] for c in CASES])
+def test_lrt_matches_r(fits, name, ref):
+    small, large = fits[name]
+    t = lmm.bootstrap.lrt(small, large)
+    # R: 2 (logLik(large) - logLik(small)) from lme4 / nlme / lm on the same models
+    assert_allclose(t.llf_small, ref["llf_small"], rtol=0, atol=1e-6)
+    assert_allclose(t.llf_large, ref["llf_large"], rtol=0, atol=1e-6)
+    assert_allclose(t.lrt, ref["lrt"], rtol=0, atol=1e-6)
+    assert t.df == ref["df"]
+    assert_allclose(t.pvalue, ref["p_chi2"], rtol=1e-5)
+    assert t.method == ("REML" if name.endswith("reml") else "ML")
+    frame = t.summary_frame()
+    assert list(frame.index) == ["small", "large"]
+    assert list(frame["npar"]) == [ref["df_small"], ref["df_large"]]
+    # AIC and BIC as R's AIC()/BIC() (nlme's REML BIC uses N - p observations)
+    assert_allclose(frame["AIC"], [ref["aic_small"], ref["aic_large"]], atol=1e-5)
+    if "bic_small" in ref:
+        assert_allclose(frame["BIC"], [ref["bic_small"], ref["bic_large"]], atol=1e-5)
+    mix = ref.get("p_mixture", ref.get("p_mixture_chi1_chi2"))
+    if mix is None:
+        assert np.isnan(t.pvalue_mixture)  # correlation / fixed-effect tests: not on a boundary
+    else:
+        assert_allclose(t.pvalue_mixture, mix, rtol=1e-5)
+
+
+def test_lrt_order_and_r_anova_table(fits):
+    small, large = fits["sleep_fixed"]
+    a = lmm.bootstrap.lrt(small, large)
+    b = lmm.bootstrap.lrt(large, small)  # like anova(), either order
+    assert a.lrt == b.lrt
+    r = REF["sleep_fixed"]["anova"]  # lme4's anova(sf0, sf1)
+    frame = a.summary_frame()
+    assert_allclose(frame["deviance"], r["deviance"], atol=1e-5)
+    assert_allclose(frame["llf"], r["logLik"], atol=1e-6)
+    assert_allclose(frame["chi2"].iloc[1], r["Chisq"][1], atol=1e-6)
+    assert_allclose(frame["Pr(>chi2)"].iloc[1], r["Pr(>Chisq)"][1], rtol=1e-5)
+    text = str(a)
+    assert "Likelihood-ratio test (ML)" in text and "Reaction ~ Days" in text
+
+
+def test_reml_fits_with_different_fixed_effects_are_refitted_by_ml():
+    d = _data("sleep_fixed")
+    small = lmm.mixedlm("Reaction ~ 1", d, groups="Subject").fit()
+    large = lmm.mixedlm("Reaction ~ Days", d, groups="Subject").fit()
+    t = lmm.bootstrap.lrt(small, large)
+    assert t.method == "ML"
+    assert any("refitted by ML" in n for n in t.notes)
+    assert_allclose(t.lrt, REF["sleep_fixed"]["lrt"], atol=1e-6)
+    # the user's REML fits and models are untouched
+    assert small.method == "REML" and small.model.reml and large.model.reml
+    # forcing ML for a variance-component test refits the REML fits as well
+    t2 = lmm.bootstrap.lrt(*_reml_oneway(), reml=False)
+    assert t2.method == "ML"
+    assert_allclose(t2.lrt, REF["oneway_re"]["lrt"], atol=1e-6)
+    with pytest.raises(ValueError, match="same fixed effects"):
+        lmm.bootstrap.lrt(small, large, reml=True)
+
+
+def _reml_oneway():
+    d = _data("oneway")
+    return smf.ols("y ~ 1", d).fit(), lmm.mixedlm("y ~ 1", d, groups="group").fit()
+
+
+def test_statsmodels_mixedlm_inputs():
+    d = _data("sleep_slope")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        s_sm = smf.mixedlm("Reaction ~ Days", d, groups="Subject").fit(reml=False)
+    large = lmm.mixedlm("Reaction ~ Days", d, groups="Subject", re_formula="~Days").fit(reml=False)
+    t = lmm.bootstrap.lrt(s_sm, large)
+    # statsmodels' own optimiser stops within ~1e-7 of the maximum
+    assert_allclose(t.lrt, REF["sleep_slope"]["lrt"], atol=1e-5)
+    assert_allclose(t.pvalue_mixture, REF["sleep_slope"]["p_mixture_chi1_chi2"], rtol=1e-4)
+    # statsmodels REML fits with different fixed effects are refitted (by our engine) by ML
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        s0 = smf.mixedlm("Reaction ~ 1", d, groups="Subject").fit()
+        s1 = smf.mixedlm("Reaction ~ Days", d, groups="Subject").fit()
+    t = lmm.bootstrap.lrt(s0, s1)
+    assert t.method == "ML"
+    assert_allclose(t.lrt, REF["sleep_fixed"]["lrt"], atol=1e-6)
+
+
+# ------------------------------------------------------------------------------ bad input
+
+
+def test_bad_input_messages():
+    d = _data("sleep_fixed")
+    large = lmm.mixedlm("Reaction ~ Days", d, groups="Subject").fit(reml=False)
+    small = lmm.mixedlm("Reaction ~ 1", d, groups="Subject").fit(reml=False)
+    with pytest.raises(ValueError, match="different data: 179 rows"):
+        lmm.bootstrap.lrt(smf.ols("Reaction ~ 1", d.iloc[1:]).fit(), large)
+    d2 = d.assign(Reaction=d["Reaction"] + 1.0)
+    with pytest.raises(ValueError, match="different responses"):
+        lmm.bootstrap.lrt(smf.ols("Reaction ~ 1", d2).fit(), large)
+    d3 = d.assign(noise=np.arange(len(d)) % 7)
+    with pytest.raises(ValueError, match="fixed effects are not in the column space"):
+        lmm.bootstrap.lrt(smf.ols("Reaction ~ noise", d3).fit(), large)
+    other = lmm.mixedlm("Reaction ~ 1", d.assign(g=np.arange(180) % 3), groups="g")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # its group variance is 0: irrelevant here
+        other = other.fit(reml=False)
+    with pytest.raises(ValueError, match="group the rows differently"):
+        lmm.bootstrap.lrt(other, large)
+    with pytest.raises(ValueError, match="same number|small model needs fewer"):
+        lmm.bootstrap.lrt(large, large)
+    with pytest.raises(ValueError, match="swap"):
+        lmm.bootstrap.pb_lrt(small, large, nsim=10)
+    for nsim in (0, -5, 2.5, True):
+        with pytest.raises(ValueError, match="nsim must be a positive integer"):
+            lmm.bootstrap.pb_lrt(large, small, nsim=nsim)
+    with pytest.raises(TypeError, match="statsmodels OLS result; got"):
+        lmm.bootstrap.lrt("model", large)
+    with pytest.raises(ValueError, match="large model is an OLS fit"):
+        lmm.bootstrap.lrt(small, smf.ols("Reaction ~ Days + I(Days**2)", d).fit())
+    with pytest.raises(TypeError, match="seed must be"):
+        lmm.bootstrap.pb_lrt(large, small, nsim=5, seed="x")
+
+
+def test_not_nested_residual_structures():
+    d = _data("fev_ar1_vs_indep")
+    f = "FEV1 ~ ARMCD + AVISIT"
+    cs = lmm.mixedlm(f, d, groups="USUBJID", re_formula="0", cov_struct=lmm.CompoundSymmetry())
+    ar = lmm.mixedlm(
+        f, d, groups="USUBJID", re_formula="1", cov_struct=lmm.AR1(time="VISITN")
+    ).fit(reml=False)
+    with pytest.raises(ValueError, match="not a special case"):
+        lmm.bootstrap.lrt(cs.fit(reml=False), ar)
+
+
+# ------------------------------------------------------------- moment approximations
+
+
+@pytest.mark.parametrize(
+    "name,key",
+    [
+        ("oneway_re", "pbkrtest_style"),
+        ("oneway_re", "pbkrtest_style_singular_zeroed"),
+        ("sleep_fixed", None),
+    ],
+)
+def test_bartlett_gamma_formulas_match_pbkrtest(name, key):
+    """pbkrtest:::.summarizePB from the moments of the positive LRT* (same moments in, same
+    p-values out; the samples themselves are not in the JSON)."""
+    ref = REF[name]["pb"] if key is None else REF[name]["pb"][key]
+    mean, var = ref["ref_mean_pos"], ref["ref_var_pos"]
+    out = bs._moment_pvalues(REF[name]["lrt"], REF[name]["df"], mean, var)
+    assert_allclose(out["bartlett"], ref["bartlett_stat"], rtol=1e-10)
+    # pbkrtest reports 1 - pchisq(...) and 1 - pgamma(...): 0 below ~1e-16 (sleep_fixed)
+    assert_allclose(out["p_bartlett"], ref["p_bartlett"], rtol=1e-8, atol=1e-15)
+    assert_allclose(out["p_gamma"], ref["p_gamma"], rtol=1e-8, atol=1e-15)
+
+
+def test_bartlett_gamma_use_positive_reference_values_only():
+    ref = np.array([0.0, 0.0, -1e-3, 0.5, 1.0, 2.5, 4.0])
+    pos = ref[ref > 0]
+    out = bs._gamma_bartlett(3.0, 1, ref)
+    exp = bs._moment_pvalues(3.0, 1, pos.mean(), pos.var(ddof=1))
+    assert out == exp
+
+
+# ------------------------------------------------------------- bootstrap vs R
+
+
+def _oneway_lrt_closed_form(Y, g, a, n):
+    """ML LRT of y ~ 1 + (1|g) against y ~ 1, balanced one-way layout (Searle, Casella and
+    McCulloch 1992, ch. 3): with SSA, SSE the ANOVA sums of squares and N = a n, the ML
+    estimates are sigma^2 = SSE / (a (n-1)) and sigma^2 + n sigma_a^2 = SSA / a when
+    F = MSA / MSE >= a / (a - 1), and sigma_a^2 = 0 otherwise (LRT = 0)."""
+    N = a * n
+    means = np.stack([Y[g == k].mean(axis=0) for k in np.unique(g)])
+    ssa = n * ((means - Y.mean(axis=0)) ** 2).sum(axis=0)
+    sse = ((Y - means[np.searchsorted(np.unique(g), g)]) ** 2).sum(axis=0)
+    lrt = N * np.log((ssa + sse) / N) - a * (n - 1) * np.log(sse / (a * (n - 1)))
+    lrt -= a * np.log(ssa / a)
+    F = (ssa / (a - 1)) / (sse / (a * (n - 1)))
+    return np.where(F >= a / (a - 1), lrt, 0.0), F
+
+
+@pytest.fixture(scope="module")
+def oneway_pb():
+    d = _data("oneway")
+    small = smf.ols("y ~ 1", d).fit()
+    large = lmm.mixedlm("y ~ 1", d, groups="group").fit(reml=False)
+    return small, large, lmm.bootstrap.pb_lrt(large, small, nsim=2000, seed=1, n_jobs=2)
+
+
+def test_oneway_replicates_equal_closed_form(oneway_pb):
+    small, large, pb = oneway_pb
+    d = _data("oneway")
+    g = d["group"].to_numpy()
+    Y = lmm.bootstrap.simulate(small, 2000, seed=1)  # the same responses as the bootstrap
+    exact, F = _oneway_lrt_closed_form(Y, g, 4, 5)
+    assert pb.nsim_failed == 0 and pb.nsim_ok == 2000
+    # every refit pair reaches the ML estimates: LRT* to 1e-6 (and exact zeros on the boundary)
+    assert_allclose(pb.ref_distribution, exact, atol=1e-6)
+    assert np.all(pb.ref_distribution[F < 4 / 3] == 0)
+    obs, F_obs = _oneway_lrt_closed_form(d[["y"]].to_numpy(), g, 4, 5)
+    assert_allclose(pb.lrt, obs[0], rtol=1e-9)
+    # the PB p-value counts LRT* >= LRT, i.e. F* >= F (LRT is increasing in F above 4/3)
+    assert pb.pvalue == (1 + np.sum(F >= F_obs[0])) / 2001
+
+
+def test_oneway_pb_pvalue_agrees_with_r_and_exact(oneway_pb):
+    _, _, pb = oneway_pb
+    ref = REF["oneway_re"]
+    r = ref["pb"]  # manual lme4 loop, nsim 5000: p_PB = (1 + #(LRT* >= LRT)) / (1 + n)
+    se_ours = np.sqrt(r["p_PB"] * (1 - r["p_PB"]) / pb.nsim_ok)
+    assert abs(pb.pvalue - r["p_PB"]) <= 4 * np.hypot(se_ours, r["mc_se"])
+    # in the balanced one-way layout the LRT is a monotone function of the ANOVA F, so the
+    # exact null p-value of the observed LRT is the F-test p-value (R: anova(lm(y ~ group)))
+    p_exact = ref["anova_F"]["p_value"]
+    assert abs(pb.pvalue - p_exact) <= 4 * np.sqrt(p_exact * (1 - p_exact) / pb.nsim_ok)
+    # share of LRT* = 0: exact P(F(3, 16) < 4/3) and R's count of singular refits
+    p0 = stats.f.cdf(4 / 3, 3, 16)
+    share = np.mean(pb.ref_distribution == 0)
+    assert abs(share - p0) <= 4 * np.sqrt(p0 * (1 - p0) / pb.nsim_ok)
+    r0 = r["n_singular"] / r["nsim"]
+    assert abs(share - r0) <= 4 * np.hypot(
+        np.sqrt(p0 * (1 - p0) / 2000), np.sqrt(p0 * (1 - p0) / 5000)
+    )
+    # mean of LRT*: R's manual sample (its variance gives the standard errors)
+    se_mean = np.sqrt(r["ref_var"] / pb.nsim_ok + r["ref_var"] / r["n_used"])
+    assert abs(pb.ref_distribution.mean() - r["ref_mean"]) <= 4 * se_mean
+    assert_allclose(pb.pvalue_mixture, ref["p_mixture"], rtol=1e-10)
+    assert_allclose(pb.pvalue_chi2, ref["p_chi2"], rtol=1e-8)
+
+
+def test_sleep_fixed_pb_agrees_with_pbmodcomp():
+    d = _data("sleep_fixed")
+    small = lmm.mixedlm("Reaction ~ 1", d, groups="Subject").fit(reml=False)
+    large = lmm.mixedlm("Reaction ~ Days", d, groups="Subject").fit(reml=False)
+    pb = lmm.bootstrap.pb_lrt(large, small, nsim=1000, seed=1, n_jobs=2)
+    r = REF["sleep_fixed"]["pb"]  # PBmodcomp(large, small, nsim = 2000)
+    assert pb.nsim_failed == 0
+    assert pb.n_extreme == r["n_extreme"] == 0  # no LRT* near 116
+    assert pb.pvalue == 1 / (1 + pb.nsim_ok)
+    ref = pb.ref_distribution
+    se_mean = np.sqrt(r["ref_var"] / len(ref) + r["ref_var"] / r["nsim"])
+    assert abs(ref.mean() - r["ref_mean"]) <= 4 * se_mean
+    # variance of a sample variance of chi2(1)-like values: (mu4 - sigma^4) / n = 56 / n
+    se_var = np.sqrt(56 / len(ref) + 56 / r["nsim"])
+    assert abs(ref.var(ddof=1) - r["ref_var"]) <= 4 * se_var
+    # Bartlett statistic LRT / mean(LRT*): delta method on the mean
+    se_b = r["bartlett_stat"] * se_mean / r["ref_mean"]
+    assert abs(pb.bartlett_stat - r["bartlett_stat"]) <= 4 * se_b
+    assert_allclose(pb.lrt, REF["sleep_fixed"]["lrt"], atol=1e-6)
+
+
+# ------------------------------------------------------------------ result API
+
+
+def test_pb_result_api(oneway_pb):
+    _, _, pb = oneway_pb
+    assert pb.nsim == 2000 and pb.nsim_ok + pb.nsim_failed == pb.nsim
+    assert pb.ref_distribution.shape == (pb.nsim_ok,)
+    assert pb.df == 1
+    frame = pb.summary_frame()
+    assert list(frame.columns) == ["stat", "df", "p-value"]
+    assert list(frame.index) == ["LRT (chi2)", "PBtest", "Bartlett", "Gamma", "Mixture"]
+    assert frame.loc["PBtest", "p-value"] == pb.pvalue
+    text = str(pb)
+    assert "Parametric bootstrap" in text and "failed = 0" in text and "LRT* are 0" in text
+    assert "PBTestResult" in repr(pb)
+    assert 0 < pb.mc_se < 0.01
+    assert isinstance(pb.seed_entropy, int)
+
+
+def test_failed_refits_are_counted(monkeypatch):
+    """A refit that raises or does not converge is a failed replicate, reported, never used."""
+    d = _data("oneway")
+    small = smf.ols("y ~ 1", d).fit()
+    large = lmm.mixedlm("y ~ 1", d, groups="group").fit(reml=False)
+    ok = lmm.bootstrap.pb_lrt(large, small, nsim=40, seed=3)
+    real = bs._bfgs_many
+
+    def flaky_bfgs(fg, U0, gscale, gtol, maxiter=200, Hinv0=None):
+        U, f, conv = real(fg, U0, gscale, gtol, maxiter, Hinv0)
+        conv[::4] = False  # hand every 4th replicate to the fallback
+        return U, f, conv
+
+    calls = []
+
+    def fallback(eng, bt, reml, y, u0):
+        calls.append(1)
+        if len(calls) % 2:
+            raise np.linalg.LinAlgError("boom")
+        return u0, 0.0, False  # "did not converge"
+
+    monkeypatch.setattr(bs, "_bfgs_many", flaky_bfgs)
+    monkeypatch.setattr(bs, "_fit_one", fallback)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        pb = lmm.bootstrap.pb_lrt(large, small, nsim=40, seed=3)
+    # one warning for the call, not one per replicate
+    assert [w.category for w in caught] == [bs.BootstrapWarning]
+    assert "10 of 40 bootstrap replicates failed" in str(caught[0].message)
+    failed = np.arange(0, 40, 4)
+    assert pb.nsim_failed == len(failed) and pb.nsim_ok == 30
+    assert np.array_equal(pb.failed, failed)
+    keep = np.setdiff1d(np.arange(40), failed)
+    assert_allclose(pb.ref_distribution, ok.ref_distribution[keep], atol=1e-12)
+    assert pb.pvalue == (1 + np.sum(pb.ref_distribution >= pb.lrt)) / 31
+    note = " ".join(pb.notes)
+    assert "10 of 40 replicates failed" in note and "LinAlgError: boom" in note
+    assert "did not converge" in note
+
+
+def test_oneway_reml_pb_agrees_with_exact_rlrt():
+    """REML fits with the same fixed effects: the REML LRT is bootstrapped by REML refits.  Its
+    exact null p-value is again the F-test p-value (balanced layout); RLRsim's exactRLRT
+    (10,000 simulations) is the R reference."""
+    ref = REF["oneway_re"]
+    small, large = _reml_oneway()
+    pb = lmm.bootstrap.pb_lrt(large, small, nsim=2000, seed=2, n_jobs=2)
+    assert pb.method == "REML" and pb.nsim_failed == 0
+    assert_allclose(pb.lrt, ref["reml"]["lrt"], atol=1e-6)
+    assert_allclose(pb.lrt, ref["exactRLRT"]["statistic"], atol=1e-6)
+    p_exact = ref["anova_F"]["p_value"]
+    se = np.sqrt(p_exact * (1 - p_exact) / pb.nsim_ok)
+    assert abs(pb.pvalue - p_exact) <= 4 * se
+    p_r = ref["exactRLRT"]["p_value"]
+    se_r = np.sqrt(p_r * (1 - p_r) / ref["exactRLRT"]["nsim"])
+    assert abs(pb.pvalue - p_r) <= 4 * np.hypot(se, se_r)

@@ -1,0 +1,227 @@
+"""Bootstrap properties: reproducibility across workers, calibration under the null, prediction
+intervals (against the prediction-error variance of Henderson's predictor), progress bars."""
+
+import sys
+import warnings
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+import statsmodels.formula.api as smf
+from numpy.testing import assert_allclose
+from scipy import stats
+
+import statsmodels_lmm_ext as lmm
+from statsmodels_lmm_ext import bootstrap as bs
+
+
+@pytest.fixture(scope="module")
+def ar1_pair():
+    d = lmm.datasets.load("orthodont")
+    kw = dict(groups="Subject", cov_struct=lmm.AR1(time="visit"))
+    large = lmm.mixedlm("distance ~ age * Sex", d, **kw).fit(reml=False)
+    small = lmm.mixedlm("distance ~ age * Sex", d, groups="Subject").fit(reml=False)
+    return large, small
+
+
+def test_seed_reproducible_across_n_jobs_and_backends(ar1_pair, monkeypatch):
+    large, small = ar1_pair
+    one = lmm.bootstrap.pb_lrt(large, small, nsim=60, seed=5, n_jobs=1)
+    two = lmm.bootstrap.pb_lrt(large, small, nsim=60, seed=5, n_jobs=2)
+    assert one.nsim_failed == 0
+    assert np.array_equal(one.ref_distribution, two.ref_distribution)
+    assert one.pvalue == two.pvalue
+    with joblib.parallel_config(backend="loky"):
+        loky = lmm.bootstrap.pb_lrt(large, small, nsim=60, seed=5, n_jobs=2)
+    assert np.array_equal(one.ref_distribution, loky.ref_distribution)
+    # long jobs make joblib prefer processes (no explicit backend): same numbers
+    monkeypatch.setattr(bs, "_PROCESS_SECONDS", 0.0)
+    procs = lmm.bootstrap.pb_lrt(large, small, nsim=200, seed=5, n_jobs=2)
+    assert np.array_equal(one.ref_distribution, procs.ref_distribution[:60])
+    other = lmm.bootstrap.pb_lrt(large, small, nsim=60, seed=6, n_jobs=2)
+    assert not np.array_equal(one.ref_distribution, other.ref_distribution)
+    # seed=None draws fresh entropy, reported so that the run can be repeated
+    fresh = lmm.bootstrap.pb_lrt(large, small, nsim=20, n_jobs=2)
+    again = lmm.bootstrap.pb_lrt(large, small, nsim=20, seed=fresh.seed_entropy)
+    assert np.array_equal(fresh.ref_distribution, again.ref_distribution)
+
+
+def test_progress_bar(ar1_pair, capsys, monkeypatch):
+    large, small = ar1_pair
+    pytest.importorskip("tqdm")
+    pb = lmm.bootstrap.pb_lrt(large, small, nsim=20, seed=1, progress=True)
+    assert pb.nsim_ok == 20
+    assert "20/20" in capsys.readouterr().err
+    # without tqdm: one warning, then quietly on
+    monkeypatch.setitem(sys.modules, "tqdm.auto", None)
+    monkeypatch.setattr(bs._progress_bar, "warned", False)
+    with pytest.warns(bs.BootstrapWarning, match="needs the tqdm package"):
+        lmm.bootstrap.pb_lrt(large, small, nsim=5, seed=1, progress=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        lmm.bootstrap.pb_lrt(large, small, nsim=5, seed=1, progress=True)
+
+
+@pytest.mark.slow
+def test_pb_pvalues_uniform_under_the_null():
+    """Fixed-effect test in a small random-intercept design, data simulated under H0: the
+    bootstrap p-values are uniform (coarse KS check, 200 data sets x 99 replicates)."""
+    rng = np.random.default_rng(2024)
+    a, n = 8, 4
+    g = np.repeat(np.arange(a), n)
+    pvals = []
+    for _ in range(200):
+        x = rng.normal(size=a * n)
+        y = 1.0 + rng.normal(0, 1.0, a)[g] + rng.normal(0, 1.5, a * n)
+        d = pd.DataFrame({"y": y, "x": x, "g": g})
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # boundary fits are expected here
+            small = lmm.mixedlm("y ~ 1", d, groups="g").fit(reml=False)
+            large = lmm.mixedlm("y ~ x", d, groups="g").fit(reml=False)
+        pb = lmm.bootstrap.pb_lrt(large, small, nsim=99, seed=int(rng.integers(2**31)))
+        assert pb.nsim_failed == 0
+        pvals.append(pb.pvalue)
+    ks = stats.kstest(pvals, "uniform")
+    assert ks.pvalue > 0.01, ks
+
+
+@pytest.mark.slow
+def test_variance_component_pb_is_calibrated():
+    """One-way layout with no group effect (a boundary null): the bootstrap test rejects at
+    about its level, whereas ties at LRT = 0 make p = 1 for about half of the data sets."""
+    rng = np.random.default_rng(7)
+    a, n, R = 6, 4, 200
+    g = np.repeat(np.arange(a), n)
+    pvals = []
+    for _ in range(R):
+        d = pd.DataFrame({"y": 5 + rng.normal(0, 2, a * n), "g": g})
+        small = smf.ols("y ~ 1", d).fit()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            large = lmm.mixedlm("y ~ 1", d, groups="g").fit(reml=False)
+        pvals.append(
+            lmm.bootstrap.pb_lrt(large, small, nsim=99, seed=int(rng.integers(2**31))).pvalue
+        )
+    pvals = np.array(pvals)
+    for alpha in (0.05, 0.1, 0.2):
+        rate = np.mean(pvals <= alpha)
+        assert abs(rate - alpha) <= 4 * np.sqrt(alpha * (1 - alpha) / R), (alpha, rate)
+    assert 0.3 < np.mean(pvals == 1.0) < 0.8
+
+
+# ------------------------------------------------------------ prediction intervals
+
+
+def _pev(d, res, group):
+    """Prediction-error variances of y_new for a known group (BLUP) and a new group, by the
+    dense formulas with the variances at their estimates (Henderson 1975): the predictor is
+    linear in y, y_hat = w'y, so Var(y_hat - y_new) = w'Vw - 2 w'Cov(y, y_new) + Var(y_new)."""
+    y = d["y"].to_numpy()
+    g = d["g"].to_numpy()
+    s2a, s2 = float(res.cov_re.iloc[0, 0]), float(res.scale)
+    same = (g[:, None] == g[None, :]).astype(float)
+    V = s2a * same + s2 * np.eye(len(y))
+    Vi = np.linalg.inv(V)
+    one = np.ones(len(y))
+    w_mu = Vi @ one / (one @ Vi @ one)  # mu_hat = w_mu' y
+    new = w_mu @ V @ w_mu + s2a + s2
+    z = (g == group).astype(float)
+    # b_hat = s2a z'V^-1 (y - 1 mu_hat)  ->  y_hat = w'y
+    w = w_mu + s2a * (Vi @ z - (z @ Vi @ one) * w_mu)
+    cov = s2a * z  # Cov(y, b_g); the new residual is independent of y
+    known = w @ V @ w - 2 * w @ cov + s2a + s2
+    return np.sqrt(known), np.sqrt(new)
+
+
+@pytest.fixture(scope="module")
+def wide_oneway():
+    rng = np.random.default_rng(11)
+    a, n = 60, 4
+    g = np.repeat(np.arange(a), n)
+    d = pd.DataFrame({"y": 20 + rng.normal(0, 2, a)[g] + rng.normal(0, 3, a * n), "g": g})
+    return d, lmm.mixedlm("y ~ 1", d, groups="g").fit()
+
+
+def test_prediction_intervals_match_prediction_error_variance(wide_oneway):
+    d, res = wide_oneway
+    sd_known, sd_new = _pev(d, res, 7)
+    new = pd.DataFrame({"x": [0.0]})
+    pn = lmm.bootstrap.bootstrap_predict(res, new, nsim=1000, seed=0, n_jobs=2)
+    pk = lmm.bootstrap.bootstrap_predict(
+        res, new, nsim=1000, seed=0, new_group=False, groups=[7], n_jobs=2
+    )
+    assert pn.nsim_failed == 0 and pk.nsim_failed == 0
+    # centre: the original predictions (x'beta_hat; plus the BLUP of group 7)
+    assert_allclose(pn.predicted, res.fe_params.iloc[0])
+    assert_allclose(pk.predicted, res.fe_params.iloc[0] + res.random_effects[7].iloc[0])
+    # spread: the plug-in prediction-error SDs; 8% covers the Monte-Carlo error of an SD from
+    # 1000 draws (2.2%, so ~3.6 SE) and the small extra variance from estimating the variances
+    assert_allclose(pn.summary_frame()["se_pred"], sd_new, rtol=0.08)
+    assert_allclose(pk.summary_frame()["se_pred"], sd_known, rtol=0.08)
+    # percentile limits of near-normal prediction errors: prediction -/+ 1.96 SD
+    z = stats.norm.ppf(0.975)
+    assert_allclose(pn.upper - pn.lower, 2 * z * sd_new, rtol=0.1)
+    assert_allclose(pk.upper - pk.lower, 2 * z * sd_known, rtol=0.1)
+    assert sd_known < sd_new
+    assert list(pk.summary_frame().columns) == ["predicted", "se_pred", "pi_lower", "pi_upper"]
+    assert "known groups" in str(pk) and "a new group" in str(pn)
+
+
+def test_prediction_reproducible_and_bad_input(wide_oneway):
+    d, res = wide_oneway
+    new = pd.DataFrame({"x": [0.0, 0.0]}, index=["a", "b"])
+    p1 = lmm.bootstrap.bootstrap_predict(res, new, nsim=50, seed=3, n_jobs=1)
+    p2 = lmm.bootstrap.bootstrap_predict(res, new, nsim=50, seed=3, n_jobs=2)
+    assert np.array_equal(p1.samples, p2.samples)
+    assert list(p1.lower.index) == ["a", "b"]
+    with pytest.raises(ValueError, match="needs groups="):
+        lmm.bootstrap.bootstrap_predict(res, new, nsim=5, new_group=False)
+    with pytest.raises(ValueError, match="unknown group"):
+        lmm.bootstrap.bootstrap_predict(res, new, nsim=5, new_group=False, groups=[1, 999])
+    with pytest.raises(ValueError, match="alpha"):
+        lmm.bootstrap.bootstrap_predict(res, new, nsim=5, alpha=1.5)
+    with pytest.raises(TypeError, match="mixed model"):
+        lmm.bootstrap.bootstrap_predict(smf.ols("y ~ 1", d).fit(), new, nsim=5)
+    sleep = lmm.datasets.load("sleepstudy")
+    slope = lmm.mixedlm("Reaction ~ Days", sleep, groups="Subject", re_formula="~Days").fit()
+    with pytest.raises(ValueError, match="pass exog_re_new"):
+        lmm.bootstrap.bootstrap_predict(slope, pd.DataFrame({"Days": [3.0]}), nsim=5)
+    p = lmm.bootstrap.bootstrap_predict(
+        slope, pd.DataFrame({"Days": [3.0]}), nsim=30, seed=1, exog_re_new=[[1.0, 3.0]]
+    )
+    assert np.isfinite(p.upper.iloc[0]) and p.lower.iloc[0] < p.predicted.iloc[0]
+    oats = lmm.datasets.load("oats")
+    vc = lmm.mixedlm(
+        "grain_yield ~ nitro_f", oats, groups="Block", vc_formula={"V": "0 + C(Variety)"}
+    ).fit()
+    with pytest.raises(NotImplementedError, match="variance components"):
+        lmm.bootstrap.bootstrap_predict(vc, oats.iloc[:1], nsim=5)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("new_group", [True, False])
+def test_prediction_interval_coverage(new_group):
+    """Coverage of 95% intervals over 120 simulated one-way data sets (10 groups x 5)."""
+    rng = np.random.default_rng(99 + new_group)
+    a, n, R = 10, 5, 120
+    g = np.repeat(np.arange(a), n)
+    hits = 0
+    for _ in range(R):
+        b = rng.normal(0, 3, a)
+        d = pd.DataFrame({"y": 50 + b[g] + rng.normal(0, 4, a * n), "g": g})
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            res = lmm.mixedlm("y ~ 1", d, groups="g").fit()
+        new = pd.DataFrame({"x": [0.0]})
+        if new_group:
+            p = lmm.bootstrap.bootstrap_predict(res, new, nsim=199, seed=int(rng.integers(2**31)))
+            y_new = 50 + rng.normal(0, 3) + rng.normal(0, 4)
+        else:
+            p = lmm.bootstrap.bootstrap_predict(
+                res, new, nsim=199, seed=int(rng.integers(2**31)), new_group=False, groups=[0]
+            )
+            y_new = 50 + b[0] + rng.normal(0, 4)
+        hits += p.lower.iloc[0] <= y_new <= p.upper.iloc[0]
+    cover = hits / R
+    assert abs(cover - 0.95) <= 4 * np.sqrt(0.95 * 0.05 / R) + 0.02, cover
