@@ -386,14 +386,11 @@ class _LMMSpec:
         E = E.reshape(n_groups, q, -1)
         return np.einsum("ab,gbB->Bga", root, E)
 
-    def simulate_given_effects(self, Z: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """Responses ``X beta + Z_i b_i + chol(sigma^2 C_i) z_i`` for given random effects
-        ``b`` (B, n_groups, q) (no variance components)."""
+    def _add_noise(self, Y: np.ndarray, Z: np.ndarray, cov) -> np.ndarray:
+        """``Y[rows_i] += chol(sigma^2 cov(chunk))_i z_i`` group by group, in place."""
         eng = self.engine
-        Y = (eng.X @ self.beta)[:, None] + np.einsum("ia,Bia->iB", eng.Z, b[:, eng.groups, :])
         for ch in eng.chunks:
-            S = eng.cov_struct.correlation(self.rho, ch.geom)[0]
-            L = np.linalg.cholesky(self.scale * S)
+            L = np.linalg.cholesky(self.scale * cov(ch))
             if ch.pattern:
                 rows = ch.member_rows
                 L = L[np.repeat(np.arange(len(ch.weight)), np.diff(ch.member_bounds))]
@@ -401,6 +398,16 @@ class _LMMSpec:
                 rows = ch.rows
             Y[rows] += L @ Z[rows]
         return Y
+
+    def _residual_corr(self, ch) -> np.ndarray:
+        return self.engine.cov_struct.correlation(self.rho, ch.geom)[0]
+
+    def simulate_given_effects(self, Z: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Responses ``X beta + Z_i b_i + chol(sigma^2 C_i) z_i`` for given random effects
+        ``b`` (B, n_groups, q) (no variance components)."""
+        eng = self.engine
+        Y = (eng.X @ self.beta)[:, None] + np.einsum("ia,Bia->iB", eng.Z, b[:, eng.groups, :])
+        return self._add_noise(Y, Z, self._residual_corr)
 
     def simulate(self, Z: np.ndarray, conditional: bool = False) -> np.ndarray:
         """Responses ``mean + chol(V_i) z_i`` group by group (``Z`` (N, B) in row order).
@@ -411,19 +418,9 @@ class _LMMSpec:
         eng = self.engine
         mean = self.fitted if conditional else eng.X @ self.beta
         Y = np.repeat(mean[:, None], Z.shape[1], axis=1)
-        for ch in eng.chunks:
-            if conditional:
-                S = eng.cov_struct.correlation(self.rho, ch.geom)[0]
-            else:
-                (S,) = eng.H(ch, self.lam, self.rho, order=0)
-            L = np.linalg.cholesky(self.scale * S)
-            if ch.pattern:
-                rows = ch.member_rows
-                L = L[np.repeat(np.arange(len(ch.weight)), np.diff(ch.member_bounds))]
-            else:
-                rows = ch.rows
-            Y[rows] += L @ Z[rows]
-        return Y
+        if conditional:
+            return self._add_noise(Y, Z, self._residual_corr)
+        return self._add_noise(Y, Z, lambda ch: eng.H(ch, self.lam, self.rho, order=0)[0])
 
     def fit_many(self, Y: np.ndarray, want_params: bool = False) -> dict:
         """Refit the model to each column of ``Y``: ``llf``, ``converged`` and, with
