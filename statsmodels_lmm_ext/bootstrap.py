@@ -34,12 +34,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 from scipy import stats
-from scipy.special import expit
 from statsmodels.regression import mixed_linear_model as sm_mlm
 from statsmodels.regression.linear_model import OLS, RegressionResults
 from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
-from ._engine import Engine, EngineError
+from ._engine import Engine
+from .model import _maximise, _Transform
 
 __all__ = [
     "BootstrapPrediction",
@@ -107,77 +107,6 @@ def _normals(seeds, n: int, extra: int = 0) -> tuple[np.ndarray, np.ndarray]:
 # ---------------------------------------------------------------------------------------------
 # Lean descriptions of fitted models: simulate from them and refit them to new responses
 # ---------------------------------------------------------------------------------------------
-
-
-class _BatchTransform:
-    """:class:`statsmodels_lmm_ext.model._Transform` for a batch of parameter vectors (rows)."""
-
-    def __init__(self, k_re: int, k_vc: int, bounds):
-        self.k_re, self.k_vc, self.bounds = k_re, k_vc, list(bounds)
-        self.k_re2 = k_re * (k_re + 1) // 2
-        self.il = np.tril_indices(k_re)
-        self.k = self.k_re2 + k_vc + len(self.bounds)
-
-    @property
-    def variance_coords(self) -> tuple[np.ndarray, np.ndarray]:
-        """Positions in ``u`` of the diagonal of ``L`` (``Psi = L L'``) and of ``sqrt(vc)``, and
-        the positions in ``lam`` of the matching variances ``Psi_ii`` and ``vc_j``."""
-        diag_lin = np.flatnonzero(self.il[0] == self.il[1])
-        vc = self.k_re2 + np.arange(self.k_vc)
-        both = np.concatenate([diag_lin, vc]).astype(int)
-        return both, both  # L is packed like Psi's lower triangle: same positions
-
-    def saddles(self, U: np.ndarray, g_lin: np.ndarray, gscale: float) -> np.ndarray:
-        """Mask (B, k) of variance coordinates at a false optimum: the variance is zero, where
-        the square-root parameterisation always has a zero gradient, but the deviance
-        decreases as it grows (``d dev / d variance < 0``)."""
-        out = np.zeros(U.shape, bool)
-        pos_u, pos_lam = self.variance_coords
-        if pos_u.size == 0:
-            return out
-        lam, _, _, _ = self.natural(U)
-        zero = lam[:, pos_lam] < 1e-8
-        out[:, pos_u] = zero & (g_lin[:, pos_lam] < -1e-6 * gscale)
-        return out
-
-    def natural(self, U: np.ndarray):
-        """(lam (B, k_lin), rho (B, k_corr), psi (B, q, q), vc (B, k_vc)) for rows ``U``."""
-        B = U.shape[0]
-        q, q2, kv = self.k_re, self.k_re2, self.k_vc
-        L = np.zeros((B, q, q))
-        L[:, self.il[0], self.il[1]] = U[:, :q2]
-        psi = L @ np.swapaxes(L, 1, 2)
-        vc = U[:, q2 : q2 + kv] ** 2
-        t = U[:, q2 + kv :]
-        rho = np.empty_like(t)
-        for j, (lo, hi) in enumerate(self.bounds):
-            rho[:, j] = np.exp(t[:, j]) if np.isinf(hi) else lo + (hi - lo) * expit(t[:, j])
-        lam = np.concatenate([psi[:, self.il[0], self.il[1]], vc], axis=1)
-        return lam, rho, psi, vc
-
-    def chain(self, U: np.ndarray, g_lin: np.ndarray, g_rho: np.ndarray) -> np.ndarray:
-        """Gradients in ``U`` from gradients in (Psi lower triangle, vc) and rho."""
-        B = U.shape[0]
-        q, q2, kv = self.k_re, self.k_re2, self.k_vc
-        out = np.empty_like(U)
-        if q:
-            L = np.zeros((B, q, q))
-            L[:, self.il[0], self.il[1]] = U[:, :q2]
-            Gf = np.zeros((B, q, q))
-            Gf[:, self.il[0], self.il[1]] = g_lin[:, :q2]
-            Gsym = (Gf + np.swapaxes(Gf, 1, 2)) / 2.0
-            dL = 2.0 * Gsym @ L
-            out[:, :q2] = dL[:, self.il[0], self.il[1]]
-        out[:, q2 : q2 + kv] = g_lin[:, q2:] * 2.0 * U[:, q2 : q2 + kv]
-        t = U[:, q2 + kv :]
-        for j, (lo, hi) in enumerate(self.bounds):
-            if np.isinf(hi):
-                d = np.exp(t[:, j])
-            else:
-                e = expit(t[:, j])
-                d = (hi - lo) * e * (1.0 - e)
-            out[:, q2 + kv + j] = g_rho[:, j] * d
-        return out
 
 
 def _take(stats_: list[dict], idx: np.ndarray) -> list[dict]:
@@ -326,8 +255,8 @@ class _LMMSpec:
         return self.engine.nobs
 
     @property
-    def transform(self) -> _BatchTransform:
-        return _BatchTransform(self.k_re, self.k_vc, self.engine.bounds)
+    def transform(self) -> _Transform:
+        return _Transform(self.k_re, self.k_vc, self.engine.bounds)
 
     @property
     def lam(self) -> np.ndarray:
@@ -336,13 +265,9 @@ class _LMMSpec:
     def start(self) -> np.ndarray:
         """Warm start in the optimiser's coordinates.  A variance estimated at zero sits on a
         stationary point of the square-root parameterisation, so it restarts from 0.1."""
-        from .model import _Transform
-
-        tr = _Transform(self.k_re, self.k_vc, self.engine.bounds)
+        tr = self.transform
         u = tr.unconstrained(self.psi, self.vc, self.rho)
-        q2 = tr.k_re2
-        diag = np.cumsum(np.arange(1, self.k_re + 1)) - 1  # diagonal of L in the packed order
-        idx = np.concatenate([diag, q2 + np.arange(self.k_vc)]).astype(int)
+        idx = tr.variance_coords
         small = np.abs(u[idx]) < 1e-3
         u[idx[small]] = 0.1
         return u
@@ -361,10 +286,10 @@ class _LMMSpec:
         h = 1e-5 * np.maximum(1.0, np.abs(u0))
         U = np.concatenate([u0 + np.diag(h), u0 - np.diag(h)])
         st = eng.endog_stats(np.repeat(eng.y[:, None], 2 * k, axis=1))
-        lam, rho, _, _ = bt.natural(U)
+        lam, rho, _, _ = bt.natural_many(U)
         with np.errstate(all="ignore"):
             out = eng.profile_many(lam, rho, self.reml, st, gradient=True)
-        G = bt.chain(U, out["grad_lin"], out["grad_rho"])
+        G = bt.chain_many(U, out["grad_lin"], out["grad_rho"])
         H = (G[:k] - G[k:]) / (2.0 * h[:, None])
         H = (H + H.T) / 2.0
         hinv = None
@@ -434,9 +359,9 @@ class _LMMSpec:
         messages: list[str] = []
 
         def fg(U, idx):
-            lam, rho, _, _ = bt.natural(U)
+            lam, rho, _, _ = bt.natural_many(U)
             out = eng.profile_many(lam, rho, self.reml, _take(st, idx), gradient=True)
-            return out["dev"], bt.chain(U, out["grad_lin"], out["grad_rho"])
+            return out["dev"], bt.chain_many(U, out["grad_lin"], out["grad_rho"])
 
         with np.errstate(all="ignore"):
             if bt.k:
@@ -458,14 +383,14 @@ class _LMMSpec:
                 messages.append("refit did not converge")
         out = {"llf": -0.5 * dev, "converged": conv & np.isfinite(dev), "messages": messages}
         if want_params:
-            lam, rho, psi, vc = bt.natural(U)
+            lam, rho, psi, vc = bt.natural_many(U)
             prof = eng.profile_many(lam, rho, self.reml, st)
             out.update(beta=prof["beta"], scale=prof["scale"], psi=psi, vc=vc, rho=rho, U=U)
         return out
 
     def _leave_saddles(self, fg, st, U, dev, conv, u_start, rounds: int = 3):
         """Restart replicates that stopped with a variance at zero although the deviance
-        decreases as it grows (see :meth:`_BatchTransform.saddles`).
+        decreases as it grows (see :meth:`statsmodels_lmm_ext.model._Transform.saddles_many`).
 
         The restart puts that variance back at its starting value (at least 0.1, times 1,
         0.3, 3 in successive rounds) with an identity first metric (the original fit's
@@ -479,9 +404,9 @@ class _LMMSpec:
             idx = np.flatnonzero(conv)
             if idx.size == 0:
                 break
-            lam, rho, _, _ = bt.natural(U[idx])
+            lam, rho, _, _ = bt.natural_many(U[idx])
             out = eng.profile_many(lam, rho, self.reml, _take(st, idx), gradient=True)
-            mask = bt.saddles(U[idx], out["grad_lin"], gscale)
+            mask = bt.saddles_many(U[idx], out["grad_lin"], gscale)
             rows = np.flatnonzero(mask.any(axis=1))
             if rows.size == 0:
                 break
@@ -528,48 +453,14 @@ class _LMMSpec:
         return out
 
 
-def _fit_one(eng: Engine, bt: _BatchTransform, reml: bool, y: np.ndarray, u0: np.ndarray):
-    """One refit by the optimiser chain of :meth:`MixedLM.fit` (the fallback of the batch)."""
-    from .model import MixedLM, _Transform
+def _fit_one(eng: Engine, bt: _Transform, reml: bool, y: np.ndarray, u0: np.ndarray):
+    """One refit by the optimiser chain of :meth:`MixedLM.fit` (the fallback of the batch):
+    ``(u, dev, converged)``."""
 
-    e = eng.with_endog(y)
-    tr = _Transform(bt.k_re, bt.k_vc, bt.bounds)
-
-    def f(u):
-        psi, vc, rho = tr.natural(u)
-        try:
-            return e.profile(tr.lin(psi, vc), rho, reml)["dev"]
-        except EngineError:
-            return np.inf
-
-    def fg(u):
-        psi, vc, rho = tr.natural(u)
-        try:
-            out = e.profile(tr.lin(psi, vc), rho, reml, gradient=True)
-        except EngineError:
-            return 1e300, np.zeros_like(u)
-        return out["dev"], tr.chain(u, out["grad_lin"], out["grad_rho"])
-
-    gscale = max(e.nobs, 100)
-    u = u0.copy()
-    for _attempt in range(3):
-        ok = False
-        for m in ("lbfgs", "bfgs", "nm"):
-            u, _ = MixedLM._optimize(m, fg, f, u, 2000)
-            dev, grad = fg(u)
-            if dev < 1e300 and np.max(np.abs(grad)) / gscale <= _GTOL:
-                ok = True
-                break
-        if not ok:
-            return u, f(u), False
-        psi, vc, rho = tr.natural(u)
-        g_lin = e.profile(tr.lin(psi, vc), rho, reml, gradient=True)["grad_lin"]
-        mask = bt.saddles(u[None], g_lin[None], gscale)[0]
-        if not mask.any():
-            return u, dev, True
-        # a variance stuck at zero: restart it away from zero
-        u[mask] = (1.0, 0.3, 3.0)[_attempt] * np.maximum(np.abs(u0[mask]), 0.1)
-    return u, dev, False
+    u, dev, ok, _, _ = _maximise(
+        eng.with_endog(y), bt, reml, u0.copy(), ("lbfgs", "bfgs", "nm"), 2000, _GTOL
+    )
+    return u, dev, ok
 
 
 # ---------------------------------------------------------------------------------------------

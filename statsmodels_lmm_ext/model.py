@@ -42,16 +42,36 @@ class _Transform:
         self.k_re2 = k_re * (k_re + 1) // 2
         self.il = np.tril_indices(k_re)
 
+    @property
+    def k(self) -> int:
+        return self.k_re2 + self.k_vc + len(self.bounds)
+
+    @property
+    def variance_coords(self) -> np.ndarray:
+        """Positions of the variances: the diagonal of ``L`` and ``sqrt(vc)`` in ``u``, which
+        are also the positions of ``Psi_ii`` and ``vc`` in ``lam`` (same packing)."""
+        diag = np.flatnonzero(self.il[0] == self.il[1])
+        return np.concatenate([diag, self.k_re2 + np.arange(self.k_vc)]).astype(int)
+
+    def natural_many(self, U: np.ndarray):
+        """``(lam, rho, Psi, vc)`` for a batch of coordinate rows ``U`` (B, k)."""
+        B = U.shape[0]
+        q, q2, kv = self.k_re, self.k_re2, self.k_vc
+        L = np.zeros((B, q, q))
+        L[:, self.il[0], self.il[1]] = U[:, :q2]
+        psi = L @ np.swapaxes(L, 1, 2)
+        vc = U[:, q2 : q2 + kv] ** 2
+        t = U[:, q2 + kv :]
+        rho = np.empty_like(t)
+        for j, (lo, hi) in enumerate(self.bounds):
+            rho[:, j] = np.exp(t[:, j]) if np.isinf(hi) else lo + (hi - lo) * expit(t[:, j])
+        lam = np.concatenate([psi[:, self.il[0], self.il[1]], vc], axis=1)
+        return lam, rho, psi, vc
+
     def natural(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Return (Psi, vc, rho) for optimiser coordinates ``u``."""
-        L = np.zeros((self.k_re, self.k_re))
-        L[self.il] = u[: self.k_re2]
-        s = u[self.k_re2 : self.k_re2 + self.k_vc]
-        t = u[self.k_re2 + self.k_vc :]
-        rho = np.empty(len(t))
-        for j, (lo, hi) in enumerate(self.bounds):
-            rho[j] = np.exp(t[j]) if np.isinf(hi) else lo + (hi - lo) * expit(t[j])
-        return L @ L.T, s**2, rho
+        _, rho, psi, vc = self.natural_many(np.asarray(u, dtype=float)[None])
+        return psi[0], vc[0], rho[0]
 
     def lin(self, psi: np.ndarray, vc: np.ndarray) -> np.ndarray:
         return np.concatenate([psi[self.il], vc])
@@ -69,42 +89,96 @@ class _Transform:
                 t.append(logit(np.clip((r - lo) / (hi - lo), 1e-12, 1 - 1e-12)))
         return np.concatenate([L[self.il], np.sqrt(vc), t])
 
-    def saddles(self, u: np.ndarray, g_lin: np.ndarray) -> np.ndarray:
-        """Variance coordinates stuck at zero although the deviance falls as they grow.
+    def saddles_many(self, U: np.ndarray, g_lin: np.ndarray, gscale: float) -> np.ndarray:
+        """Mask (B, k) of variance coordinates stuck at zero although the deviance falls as
+        they grow.
 
         With ``Psi = L L'`` and ``vc = s^2`` the gradient in ``u`` vanishes at ``L_jj = 0`` or
         ``s = 0`` whatever the data, so an optimiser that lands there stops.  The derivative
-        in the natural parameter (``g_lin``) tells whether zero is a minimum or a saddle.
+        in the natural parameter (``g_lin``, of the deviance) tells a minimum from a saddle.
         """
-        diag = [i for i, (a, b) in enumerate(zip(*self.il, strict=True)) if a == b]
-        idx = np.array(diag + list(range(self.k_re2, self.k_re2 + self.k_vc)), dtype=int)
-        return idx[(np.abs(u[idx]) < 1e-5) & (g_lin[idx] < 0)]
+        out = np.zeros(U.shape, bool)
+        pos = self.variance_coords
+        if pos.size:
+            lam = self.natural_many(U)[0]
+            out[:, pos] = (lam[:, pos] < 1e-8) & (g_lin[:, pos] < -1e-6 * gscale)
+        return out
+
+    def chain_many(self, U: np.ndarray, g_lin: np.ndarray, g_rho: np.ndarray) -> np.ndarray:
+        """Gradients in ``U`` (B, k) from gradients in (Psi lower triangle, vc) and rho."""
+        B = U.shape[0]
+        q, q2, kv = self.k_re, self.k_re2, self.k_vc
+        out = np.empty_like(U)
+        if q:
+            L = np.zeros((B, q, q))
+            L[:, self.il[0], self.il[1]] = U[:, :q2]
+            # sum_{a>=b} g_ab dPsi_ab = tr(Gsym dPsi) with Psi = L L', so d dev / dL = 2 Gsym L
+            Gf = np.zeros((B, q, q))
+            Gf[:, self.il[0], self.il[1]] = g_lin[:, :q2]
+            Gsym = (Gf + np.swapaxes(Gf, 1, 2)) / 2.0
+            dL = 2.0 * Gsym @ L
+            out[:, :q2] = dL[:, self.il[0], self.il[1]]
+        out[:, q2 : q2 + kv] = g_lin[:, q2:] * 2.0 * U[:, q2 : q2 + kv]
+        t = U[:, q2 + kv :]
+        for j, (lo, hi) in enumerate(self.bounds):
+            if np.isinf(hi):
+                d = np.exp(t[:, j])
+            else:
+                e = expit(t[:, j])
+                d = (hi - lo) * e * (1.0 - e)
+            out[:, q2 + kv + j] = g_rho[:, j] * d
+        return out
 
     def chain(self, u: np.ndarray, g_lin: np.ndarray, g_rho: np.ndarray) -> np.ndarray:
         """Gradient in ``u`` from gradients in (Psi lower triangle, vc) and rho."""
-        q, q2, kv = self.k_re, self.k_re2, self.k_vc
-        out = np.empty_like(u)
-        if q:
-            L = np.zeros((q, q))
-            L[self.il] = u[:q2]
-            # sum_{a>=b} g_ab dPsi_ab = tr(Gsym dPsi) with Psi = L L', so d dev / dL = 2 Gsym L
-            Gfull = np.zeros((q, q))
-            Gfull[self.il] = g_lin[:q2]
-            Gsym = (Gfull + Gfull.T) / 2.0
-            np.fill_diagonal(Gsym, np.diag(Gfull))
-            dL = 2.0 * Gsym @ L
-            out[:q2] = dL[self.il]
-        s = u[q2 : q2 + kv]
-        out[q2 : q2 + kv] = g_lin[q2:] * 2.0 * s
-        t = u[q2 + kv :]
-        for j, (lo, hi) in enumerate(self.bounds):
-            if np.isinf(hi):
-                d = np.exp(t[j])
-            else:
-                e = expit(t[j])
-                d = (hi - lo) * e * (1.0 - e)
-            out[q2 + kv + j] = g_rho[j] * d
-        return out
+        return self.chain_many(u[None], np.asarray(g_lin)[None], np.asarray(g_rho)[None])[0]
+
+
+def _maximise(eng: Engine, tr: _Transform, reml: bool, u, methods, maxiter: int, gtol: float):
+    """Minimise the profiled deviance over optimiser coordinates ``u``.
+
+    The optimisers run in turn until ``max |gradient| / max(nobs, 100) <= gtol``.  A point
+    that meets it with a variance stuck at zero on a saddle (:meth:`_Transform.saddles_many`)
+    is left (that variance restarts at 0.3) and the first optimiser runs once more.
+
+    Returns ``(u, dev, converged, gmax, hist)``.
+    """
+
+    def f(u):
+        psi, vc, rho = tr.natural(u)
+        try:
+            return eng.profile(tr.lin(psi, vc), rho, reml)["dev"]
+        except EngineError:
+            return np.inf
+
+    def fg(u):
+        psi, vc, rho = tr.natural(u)
+        try:
+            out = eng.profile(tr.lin(psi, vc), rho, reml, gradient=True)
+        except EngineError:
+            return 1e300, np.zeros_like(u)
+        return out["dev"], tr.chain(u, out["grad_lin"], out["grad_rho"])
+
+    hist = []
+    gscale = max(eng.nobs, 100)
+    gmax, dev = 0.0, f(u)
+    if not len(u):
+        return u, dev, True, gmax, hist
+    for m in [*methods, *methods[:1]]:
+        u, info = MixedLM._optimize(m, fg, f, u, maxiter)
+        dev, grad = fg(u)
+        gmax = float(np.max(np.abs(grad))) / gscale
+        hist.append({"method": m, "dev": dev, "max|grad|/n": gmax, **info})
+        if gmax <= gtol and dev < 1e300:
+            psi, vc, rho = tr.natural(u)
+            lin = eng.profile(tr.lin(psi, vc), rho, reml, gradient=True)["grad_lin"]
+            stuck = np.flatnonzero(tr.saddles_many(u[None], lin[None], gscale)[0])
+            if not len(stuck):
+                return u, dev, True, gmax, hist
+            u = u.copy()
+            u[stuck] = 0.3
+            hist[-1]["saddle"] = stuck.tolist()
+    return u, dev, False, gmax, hist
 
 
 def _pad_vc(exog_vc, row_indices, group_labels, nobs: int) -> list[np.ndarray]:
@@ -655,7 +729,6 @@ class MixedLM(sm_mlm.MixedLM):
         eng = self.engine
         tr = self._transform()
         methods = [method] if isinstance(method, str) else list(method)
-        hist = []
 
         def f(u):
             psi, vc, rho = tr.natural(u)
@@ -664,44 +737,16 @@ class MixedLM(sm_mlm.MixedLM):
             except EngineError:
                 return np.inf
 
-        def fg(u):
-            psi, vc, rho = tr.natural(u)
-            try:
-                out = eng.profile(tr.lin(psi, vc), rho, self.reml, gradient=True)
-            except EngineError:
-                return 1e300, np.zeros_like(u)
-            return out["dev"], tr.chain(u, out["grad_lin"], out["grad_rho"])
-
         u = self._start(start_params, tr, f)
-        k = len(u)
-        gscale = max(self.nobs, 100)
-        converged = True
-        gmax = 0.0
-        if k:
-            converged = False
-            for m in [*methods, *methods[:1]]:
-                u, info = self._optimize(m, fg, f, u, maxiter)
-                dev, grad = fg(u)
-                gmax = float(np.max(np.abs(grad))) / gscale
-                hist.append({"method": m, "dev": dev, "max|grad|/n": gmax, **info})
-                if gmax <= gtol and dev < 1e300:
-                    psi, vc, rho = tr.natural(u)
-                    lin = eng.profile(tr.lin(psi, vc), rho, self.reml, gradient=True)["grad_lin"]
-                    stuck = tr.saddles(u, lin)
-                    if not len(stuck):
-                        converged = True
-                        break
-                    u = u.copy()
-                    u[stuck] = 0.3  # off the saddle; the last round re-runs the first method
-                    hist[-1]["saddle"] = stuck.tolist()
-            if not converged:
-                warnings.warn(
-                    f"MixedLM optimisation did not converge: max |gradient| / n = {gmax:.3g} > "
-                    f"gtol = {gtol:g} after {', '.join(methods)}; the estimates may not be the "
-                    "maximum (try other start_params or rescale the data)",
-                    ConvergenceWarning,
-                    stacklevel=2,
-                )
+        u, _, converged, gmax, hist = _maximise(eng, tr, self.reml, u, methods, maxiter, gtol)
+        if not converged:
+            warnings.warn(
+                f"MixedLM optimisation did not converge: max |gradient| / n = {gmax:.3g} > "
+                f"gtol = {gtol:g} after {', '.join(methods)}; the estimates may not be the "
+                "maximum (try other start_params or rescale the data)",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
         psi, vc, rho = tr.natural(u)
         try:
             prof = eng.profile(tr.lin(psi, vc), rho, self.reml)

@@ -253,11 +253,10 @@ def test_batch_transform_matches_transform():
     rng = np.random.default_rng(1)
     bounds = [(-1.0, 1.0), (0.0, np.inf)]
     tr = _Transform(2, 1, bounds)
-    bt = bs._BatchTransform(2, 1, bounds)
     U = rng.normal(size=(5, 6))
     g_lin, g_rho = rng.normal(size=(5, 4)), rng.normal(size=(5, 2))
-    lam, rho, psi, vc = bt.natural(U)
-    G = bt.chain(U, g_lin, g_rho)
+    lam, rho, psi, vc = tr.natural_many(U)
+    G = tr.chain_many(U, g_lin, g_rho)
     for b in range(5):
         p, v, r = tr.natural(U[b])
         assert_allclose(psi[b], p)
