@@ -10,7 +10,7 @@ chi-square reference distribution by the distribution of ``LRT*`` over responses
 simulated from the fitted small model, each refitted by both models.  Simulation goes group by
 group through the Cholesky factor of ``V_i = Z_i G Z_i' + sigma^2 C_i(rho)``; refits are batched
 over replicates (one quasi-Newton iteration advances a whole batch of replicates with stacked
-numpy operations, see :meth:`Engine.profile_many`) and warm-started at the original estimates.
+numpy operations, see :meth:`Engine.profile`) and warm-started at the original estimates.
 
 References
 ----------
@@ -39,7 +39,16 @@ from statsmodels.regression.linear_model import OLS, RegressionResults
 from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
 from ._engine import Engine
-from .model import _maximise, _Transform
+from .optimize import (
+    GTOL,
+    METHODS,
+    bfgs_many,
+    gradient_scale,
+    leave_saddles_many,
+    minimize_chain,
+    saddle_restart,
+)
+from .params import CovParams
 
 __all__ = [
     "BootstrapPrediction",
@@ -58,7 +67,6 @@ _BATCH_ELEMENTS = 4_000_000
 # Replicates per batch: the split depends only on nsim and the model (never on n_jobs), so that
 # results are identical for any number of workers.
 _BATCH_RANGE = (64, 256)
-_GTOL = 1e-6  # as MixedLM.fit: max |gradient| / max(nobs, 100)
 # Prefer worker processes when the remaining batches would take longer than this in sequence
 # (starting a process pool costs about 1.5-2 s on a 2-core machine).
 _PROCESS_SECONDS = 4.0
@@ -113,75 +121,7 @@ def _take(stats_: list[dict], idx: np.ndarray) -> list[dict]:
     return [{k: v[idx] for k, v in st.items()} for st in stats_]
 
 
-def _bfgs_many(fg, U0: np.ndarray, gscale: float, gtol: float, maxiter: int = 200, Hinv0=None):
-    """Minimise ``B`` independent smooth functions at once by BFGS with Armijo backtracking.
-
-    ``fg(U, idx)`` returns values ``(m,)`` and gradients ``(m, k)`` of the functions ``idx`` at
-    the rows of ``U`` (``m = len(idx)``).  ``Hinv0`` (k, k) is an initial inverse Hessian
-    (default: the identity, rescaled after the first step).  Each replicate is frozen as soon
-    as its gradient criterion ``max |g| / gscale <= gtol`` holds, so its result does not depend
-    on the others.  Returns ``(U, f, converged)``; replicates whose line search stalls stay
-    unconverged.
-    """
-    B, k = U0.shape
-    U = U0.copy()
-    f, g = fg(U, np.arange(B))
-    conv = np.isfinite(f) & (np.abs(g).max(axis=1, initial=0.0) / gscale <= gtol)
-    active = np.isfinite(f) & ~conv
-    eye = np.eye(k)
-    Hi = np.broadcast_to(eye if Hinv0 is None else Hinv0, (B, k, k)).copy()
-    fresh = np.full(B, Hinv0 is None)
-    for _ in range(maxiter):
-        idx = np.flatnonzero(active)
-        if idx.size == 0:
-            break
-        gi = g[idx]
-        d = -np.einsum("bij,bj->bi", Hi[idx], gi)
-        slope = np.einsum("bi,bi->b", gi, d)
-        reset = ~(slope < 0)
-        if reset.any():
-            d[reset] = -gi[reset]
-            slope[reset] = -np.einsum("bi,bi->b", gi[reset], gi[reset])
-            Hi[idx[reset]] = eye
-            fresh[idx[reset]] = True
-        # keep the first trial step moderate in the unconstrained coordinates
-        t = np.minimum(1.0, 3.0 / np.abs(d).max(axis=1))
-        newU, newf, newg = U[idx].copy(), f[idx].copy(), g[idx].copy()
-        accepted = np.zeros(idx.size, bool)
-        pending = np.arange(idx.size)
-        for _ls in range(40):
-            Ut = U[idx[pending]] + t[pending, None] * d[pending]
-            ft, gt = fg(Ut, idx[pending])
-            ok = np.isfinite(ft) & (ft <= f[idx[pending]] + 1e-4 * t[pending] * slope[pending])
-            acc = pending[ok]
-            newU[acc], newf[acc], newg[acc] = Ut[ok], ft[ok], gt[ok]
-            accepted[acc] = True
-            pending = pending[~ok]
-            if pending.size == 0:
-                break
-            t[pending] *= 0.5
-        active[idx[~accepted]] = False  # stalled: left to the fallback optimisers
-        a = np.flatnonzero(accepted)
-        ia = idx[a]
-        s = newU[a] - U[ia]
-        y = newg[a] - g[ia]
-        U[ia], f[ia], g[ia] = newU[a], newf[a], newg[a]
-        sy = np.einsum("bi,bi->b", s, y)
-        yy = np.einsum("bi,bi->b", y, y)
-        upd = sy > 1e-12 * np.sqrt(np.einsum("bi,bi->b", s, s) * yy)
-        if upd.any():
-            iu = ia[upd]
-            su, yu, r = s[upd], y[upd], 1.0 / sy[upd]
-            first = fresh[iu]
-            H = Hi[iu]
-            H[first] = eye * (sy[upd][first] / yy[upd][first])[:, None, None]
-            V = eye - r[:, None, None] * su[:, :, None] * yu[:, None, :]
-            Hi[iu] = V @ H @ np.swapaxes(V, 1, 2) + r[:, None, None] * su[:, :, None] * su[:, None]
-            fresh[iu] = False
-        done = np.abs(g[ia]).max(axis=1, initial=0.0) / gscale <= gtol
-        conv[ia[done]] = True
-        active[ia[done]] = False
-    return U, f, conv
+_bfgs_many = bfgs_many
 
 
 @dataclass
@@ -240,8 +180,7 @@ class _LMMSpec:
     """A fitted linear mixed model reduced to what simulation and refits need (picklable)."""
 
     engine: Engine
-    k_re: int
-    k_vc: int
+    params: CovParams
     reml: bool
     beta: np.ndarray
     psi: np.ndarray
@@ -255,21 +194,24 @@ class _LMMSpec:
         return self.engine.nobs
 
     @property
-    def transform(self) -> _Transform:
-        return _Transform(self.k_re, self.k_vc, self.engine.bounds)
+    def k_re(self) -> int:
+        return self.params.k_re
+
+    @property
+    def transform(self) -> CovParams:
+        return self.params
 
     @property
     def lam(self) -> np.ndarray:
-        return np.concatenate([self.psi[np.tril_indices(self.k_re)], self.vc])
+        return self.params.lin(self.psi, self.vc)
 
     def start(self) -> np.ndarray:
         """Warm start in the optimiser's coordinates.  A variance estimated at zero sits on a
-        stationary point of the square-root parameterisation, so it restarts from 0.1."""
-        tr = self.transform
-        u = tr.unconstrained(self.psi, self.vc, self.rho)
-        idx = tr.variance_coords
-        small = np.abs(u[idx]) < 1e-3
-        u[idx[small]] = 0.1
+        stationary point of the square-root parameterisation: it starts where the saddle
+        policy restarts (:func:`statsmodels_lmm_ext.optimize.saddle_restart`)."""
+        u = self.params.unconstrained(self.psi, self.vc, self.rho)
+        zero = self.params.at_zero(u)
+        u[zero] = saddle_restart(u[zero])
         return u
 
     def start_inverse_hessian(self) -> np.ndarray | None:
@@ -288,7 +230,7 @@ class _LMMSpec:
         st = eng.endog_stats(np.repeat(eng.y[:, None], 2 * k, axis=1))
         lam, rho, _, _ = bt.natural_many(U)
         with np.errstate(all="ignore"):
-            out = eng.profile_many(lam, rho, self.reml, st, gradient=True)
+            out = eng.profile(lam, rho, self.reml, st, gradient=True)
         G = bt.chain_many(U, out["grad_lin"], out["grad_rho"])
         H = (G[:k] - G[k:]) / (2.0 * h[:, None])
         H = (H + H.T) / 2.0
@@ -311,28 +253,12 @@ class _LMMSpec:
         E = E.reshape(n_groups, q, -1)
         return np.einsum("ab,gbB->Bga", root, E)
 
-    def _add_noise(self, Y: np.ndarray, Z: np.ndarray, cov) -> np.ndarray:
-        """``Y[rows_i] += chol(sigma^2 cov(chunk))_i z_i`` group by group, in place."""
-        eng = self.engine
-        for ch in eng.chunks:
-            L = np.linalg.cholesky(self.scale * cov(ch))
-            if ch.pattern:
-                rows = ch.member_rows
-                L = L[np.repeat(np.arange(len(ch.weight)), np.diff(ch.member_bounds))]
-            else:
-                rows = ch.rows
-            Y[rows] += L @ Z[rows]
-        return Y
-
-    def _residual_corr(self, ch) -> np.ndarray:
-        return self.engine.cov_struct.correlation(self.rho, ch.geom)[0]
-
     def simulate_given_effects(self, Z: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Responses ``X beta + Z_i b_i + chol(sigma^2 C_i) z_i`` for given random effects
         ``b`` (B, n_groups, q) (no variance components)."""
         eng = self.engine
         Y = (eng.X @ self.beta)[:, None] + np.einsum("ia,Bia->iB", eng.Z, b[:, eng.groups, :])
-        return self._add_noise(Y, Z, self._residual_corr)
+        return eng.add_noise(Y, Z, self.scale, self.rho)
 
     def simulate(self, Z: np.ndarray, conditional: bool = False) -> np.ndarray:
         """Responses ``mean + chol(V_i) z_i`` group by group (``Z`` (N, B) in row order).
@@ -343,9 +269,7 @@ class _LMMSpec:
         eng = self.engine
         mean = self.fitted if conditional else eng.X @ self.beta
         Y = np.repeat(mean[:, None], Z.shape[1], axis=1)
-        if conditional:
-            return self._add_noise(Y, Z, self._residual_corr)
-        return self._add_noise(Y, Z, lambda ch: eng.H(ch, self.lam, self.rho, order=0)[0])
+        return eng.add_noise(Y, Z, self.scale, self.rho, None if conditional else self.lam)
 
     def fit_many(self, Y: np.ndarray, want_params: bool = False) -> dict:
         """Refit the model to each column of ``Y``: ``llf``, ``converged`` and, with
@@ -354,23 +278,28 @@ class _LMMSpec:
         B = Y.shape[1]
         st = eng.endog_stats(Y)
         bt = self.transform
-        gscale = max(eng.nobs, 100)
+        gscale = gradient_scale(eng.nobs)
         U0 = np.tile(self.start(), (B, 1))
         messages: list[str] = []
 
         def fg(U, idx):
             lam, rho, _, _ = bt.natural_many(U)
-            out = eng.profile_many(lam, rho, self.reml, _take(st, idx), gradient=True)
+            out = eng.profile(lam, rho, self.reml, _take(st, idx), gradient=True)
             return out["dev"], bt.chain_many(U, out["grad_lin"], out["grad_rho"])
+
+        def saddles(U, idx):
+            lam, rho, _, _ = bt.natural_many(U)
+            out = eng.profile(lam, rho, self.reml, _take(st, idx), gradient=True)
+            return bt.saddles_many(U, out["grad_lin"], gscale)
 
         with np.errstate(all="ignore"):
             if bt.k:
                 H0 = self.start_inverse_hessian()
-                U, dev, conv = _bfgs_many(fg, U0, gscale, _GTOL, Hinv0=H0)
-                U, dev, conv = self._leave_saddles(fg, st, U, dev, conv, U0[0])
+                U, dev, conv = _bfgs_many(fg, U0, gscale, GTOL, Hinv0=H0)
+                U, dev, conv = leave_saddles_many(fg, saddles, U, dev, conv, U0[0], gscale)
             else:
                 U = U0
-                dev = eng.profile_many(np.zeros((B, 0)), np.zeros((B, 0)), self.reml, st)["dev"]
+                dev = eng.profile(np.zeros((B, 0)), np.zeros((B, 0)), self.reml, st)["dev"]
                 conv = np.isfinite(dev)
         for j in np.flatnonzero(~conv) if bt.k else ():
             try:
@@ -384,82 +313,49 @@ class _LMMSpec:
         out = {"llf": -0.5 * dev, "converged": conv & np.isfinite(dev), "messages": messages}
         if want_params:
             lam, rho, psi, vc = bt.natural_many(U)
-            prof = eng.profile_many(lam, rho, self.reml, st)
+            prof = eng.profile(lam, rho, self.reml, st)
             out.update(beta=prof["beta"], scale=prof["scale"], psi=psi, vc=vc, rho=rho, U=U)
         return out
 
-    def _leave_saddles(self, fg, st, U, dev, conv, u_start, rounds: int = 3):
-        """Restart replicates that stopped with a variance at zero although the deviance
-        decreases as it grows (see :meth:`statsmodels_lmm_ext.model._Transform.saddles_many`).
-
-        The restart puts that variance back at its starting value (at least 0.1, times 1,
-        0.3, 3 in successive rounds) with an identity first metric (the original fit's
-        curvature can send the first quasi-Newton step straight back to zero).  Replicates
-        still at such a point after ``rounds`` restarts are left unconverged, for the fallback
-        optimisers.
-        """
-        bt, eng = self.transform, self.engine
-        gscale = max(eng.nobs, 100)
-        for r in range(rounds + 1):
-            idx = np.flatnonzero(conv)
-            if idx.size == 0:
-                break
-            lam, rho, _, _ = bt.natural_many(U[idx])
-            out = eng.profile_many(lam, rho, self.reml, _take(st, idx), gradient=True)
-            mask = bt.saddles_many(U[idx], out["grad_lin"], gscale)
-            rows = np.flatnonzero(mask.any(axis=1))
-            if rows.size == 0:
-                break
-            sub = idx[rows]
-            if r == rounds:
-                conv[sub] = False
-                break
-            U1 = U[sub].copy()
-            factor = (1.0, 0.3, 3.0)[r % 3]
-            restart = factor * np.maximum(np.abs(u_start), 0.1)
-            U1[mask[rows]] = np.broadcast_to(restart, U1.shape)[mask[rows]]
-            U2, dev2, conv2 = _bfgs_many(lambda V, i, sub=sub: fg(V, sub[i]), U1, gscale, _GTOL)
-            # leaving a saddle lowers the deviance; anything else goes to the fallback
-            better = np.isfinite(dev2) & (dev2 <= dev[sub] + 1e-12 * np.abs(dev[sub]))
-            U[sub[better]], dev[sub[better]] = U2[better], dev2[better]
-            conv[sub] = better & conv2
-        return U, dev, conv
-
     def blups(self, Y, fits, group_codes: np.ndarray, ok: np.ndarray) -> np.ndarray:
-        """BLUPs ``b = Psi Z_g' H_g^-1 (y_g - X_g beta)`` (B, m, q) of the groups
-        ``group_codes`` (m,) for the refits ``ok`` (``fits`` from :meth:`fit_many` with
-        ``want_params``); the others stay 0."""
-        eng = self.engine
-        B = Y.shape[1]
-        out = np.zeros((B, len(group_codes), self.k_re))
+        """BLUPs (B, m, q) of the groups ``group_codes`` (m,) for the refits ``ok`` (``fits``
+        from :meth:`fit_many` with ``want_params``); the others stay 0."""
+        out = np.zeros((Y.shape[1], len(group_codes), self.k_re))
         idx = np.flatnonzero(ok)
         if idx.size == 0 or self.k_re == 0:
             return out
-        psi = fits["psi"][idx]
-        il = np.tril_indices(self.k_re)
-        lam = np.concatenate([psi[:, il[0], il[1]], fits["vc"][idx]], axis=1)
-        for i, gcode in enumerate(group_codes):
-            n = int(eng.sizes[gcode])
-            rows = eng.group_rows(np.array([gcode]), n)  # (1, n)
-            geom = eng.cov_struct.geometry(eng.positions[rows])
-            if eng.k_corr:
-                C = np.stack([eng.cov_struct.correlation(r, geom)[0][0] for r in fits["rho"][idx]])
-            else:
-                C = np.broadcast_to(eng.cov_struct.correlation(np.zeros(0), geom)[0][0], (1, n, n))
-            H = C + np.einsum("bm,mts->bts", lam, eng._basis(rows)[:, 0])
-            r = Y[rows[0]][:, idx].T - fits["beta"][idx] @ eng.X[rows[0]].T  # (b, n)
-            Hr = np.linalg.solve(H, r[..., None])[..., 0]
-            out[idx, i] = np.einsum("bac,tc,bt->ba", psi, eng.Z[rows[0]], Hr)
+        out[idx] = self.engine.blups_many(
+            Y[:, idx],
+            fits["beta"][idx],
+            fits["psi"][idx],
+            fits["vc"][idx],
+            fits["rho"][idx],
+            group_codes,
+        )
         return out
 
 
-def _fit_one(eng: Engine, bt: _Transform, reml: bool, y: np.ndarray, u0: np.ndarray):
+def _fit_one(eng: Engine, bt: CovParams, reml: bool, y: np.ndarray, u0: np.ndarray):
     """One refit by the optimiser chain of :meth:`MixedLM.fit` (the fallback of the batch):
     ``(u, dev, converged)``."""
+    new = eng.with_endog(y)
+    gscale = gradient_scale(eng.nobs)
 
-    u, dev, ok, _, _ = _maximise(
-        eng.with_endog(y), bt, reml, u0.copy(), ("lbfgs", "bfgs", "nm"), 2000, _GTOL
-    )
+    def evaluate(u, gradient):
+        lam, rho, _, _ = bt.natural_many(np.asarray(u, float)[None])
+        return new.profile(lam, rho, reml, gradient=gradient)
+
+    def fg(u):
+        out = evaluate(u, True)
+        return float(out["dev"][0]), bt.chain_many(u[None], out["grad_lin"], out["grad_rho"])[0]
+
+    def saddles(u):
+        return bt.saddles_many(u[None], evaluate(u, True)["grad_lin"], gscale)[0]
+
+    u, dev, ok, _, _ = minimize_chain(
+        fg, u0.copy(), f=lambda u: float(evaluate(u, False)["dev"][0]), saddles=saddles,
+        gscale=gscale, methods=METHODS,
+    )  # fmt: skip
     return u, dev, ok
 
 
@@ -542,8 +438,7 @@ def _label(kind: str, model) -> str:
 def _lmm_fit(model, res, beta, psi, vc_s, rho, scale, reml, llf, converged) -> _Fit:
     spec = _LMMSpec(
         engine=model.engine,
-        k_re=model.k_re,
-        k_vc=model.k_vc,
+        params=model.cov_params_spec,
         reml=bool(reml),
         beta=np.asarray(beta, float),
         psi=np.asarray(psi, float).reshape(model.k_re, model.k_re),
@@ -647,7 +542,7 @@ def _with_method(fit: _Fit, reml: bool, why: str) -> _Fit:
         return new
     model = copy.copy(fit.model)  # fit() sets model.reml: keep the user's model untouched
     spec = fit.spec
-    start = np.concatenate([spec.lam, spec.rho])
+    start = spec.params.pack(spec.psi, spec.vc, spec.rho)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         res = model.fit(reml=reml, start_params=start)
@@ -1390,10 +1285,9 @@ def refit(results, endog, *, reml: bool | None = None):
     # then starts there and builds the full results
     best = spec.fit_many(y[:, None], want_params=True)
     if best["converged"][0]:
-        start = np.concatenate([best["psi"][0][np.tril_indices(spec.k_re)], best["vc"][0]])
-        start = np.concatenate([start, best["rho"][0]])
+        start = spec.params.pack(best["psi"][0], best["vc"][0], best["rho"][0])
     else:
-        start = np.concatenate([spec.lam, spec.rho])
+        start = spec.params.pack(spec.psi, spec.vc, spec.rho)
     return model.fit(reml=reml, start_params=start)
 
 

@@ -22,8 +22,17 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
+from scipy.special import expit, logit
+
+
+class Blocks(NamedTuple):  # TEMPORARY shim until the covstruct package lands
+    value: np.ndarray
+    d1: np.ndarray | None
+    d2: np.ndarray | None
+
 
 __all__ = [
     "CovStruct",
@@ -62,7 +71,7 @@ class CovStruct(ABC):
     def check_positions(self, pos: np.ndarray, columns: Sequence[str]) -> None:  # noqa: B027
         """Validate the positions of all rows (shape ``(N, d)``); raise ``ValueError``."""
 
-    def geometry(self, pos: np.ndarray) -> np.ndarray:
+    def geometry(self, pos: np.ndarray, visit=None) -> np.ndarray:
         """Lag or distance matrices ``(U, n, n)`` for positions ``(U, n, d)``."""
         u, n = pos.shape[:2]
         return np.zeros((u, n, n))
@@ -96,6 +105,42 @@ class CovStruct(ABC):
         dC : ndarray (k, U, n, n), if ``order >= 1``
         d2C : ndarray (k, k, U, n, n), if ``order >= 2``
         """
+
+    def visit_index(self, pos):
+        pos = np.asarray(pos, float)
+        if pos.ndim < 2 or pos.shape[1] == 0:
+            return np.zeros(len(pos), np.int64)
+        return np.unique(pos[:, 0], return_inverse=True)[1].ravel().astype(np.int64)
+
+    def residual(self, params, geom, order=0):
+        out = self.correlation(params, geom, order)
+        return Blocks(out[0], out[1] if order >= 1 else None, out[2] if order >= 2 else None)
+
+    def to_optimizer(self, params, bounds):
+        t = []
+        for r, (lo, hi) in zip(params, bounds, strict=True):
+            if np.isinf(hi):
+                t.append(np.log(r))
+            else:
+                t.append(logit(np.clip((r - lo) / (hi - lo), 1e-12, 1 - 1e-12)))
+        return np.asarray(t, float)
+
+    def from_optimizer(self, T, bounds):
+        rho = np.empty_like(T)
+        for j, (lo, hi) in enumerate(bounds):
+            rho[:, j] = np.exp(T[:, j]) if np.isinf(hi) else lo + (hi - lo) * expit(T[:, j])
+        return rho
+
+    def optimizer_chain(self, T, G, bounds):
+        out = np.empty_like(G)
+        for j, (lo, hi) in enumerate(bounds):
+            if np.isinf(hi):
+                d = np.exp(T[:, j])
+            else:
+                e = expit(T[:, j])
+                d = (hi - lo) * e * (1.0 - e)
+            out[:, j] = G[:, j] * d
+        return out
 
     def __repr__(self) -> str:
         cols = self.position_columns
@@ -176,7 +221,7 @@ class _TimeStructure(CovStruct):
     def position_columns(self):
         return [self.time]
 
-    def geometry(self, pos):
+    def geometry(self, pos, visit=None):
         t = pos[..., 0]
         return np.abs(t[:, :, None] - t[:, None, :])
 
@@ -269,7 +314,7 @@ class _Spatial(CovStruct):
     def __repr__(self):
         return f"{type(self).__name__}(coords={self.coords!r}, nugget={self.nugget})"
 
-    def geometry(self, pos):
+    def geometry(self, pos, visit=None):
         diff = pos[:, :, None, :] - pos[:, None, :, :]
         return np.sqrt(np.einsum("uijd,uijd->uij", diff, diff))
 

@@ -20,6 +20,7 @@ from functools import cached_property
 import numpy as np
 
 from ._engine import Engine
+from .params import CovParams
 
 __all__ = [
     "DDF_METHODS",
@@ -47,6 +48,8 @@ class VarianceModel:
     ----------
     engine : Engine
         The batched likelihood engine of the model.
+    spec : CovParams
+        The model's covariance parameters (names, packing, boundary).
     beta : ndarray (p,)
     G : ndarray (q, q)
         Random-effects covariance on the data scale.
@@ -55,36 +58,35 @@ class VarianceModel:
     scale : float
         Residual variance ``sigma^2``.
     rho : ndarray
-        Correlation parameters (natural scale).
+        Residual-structure parameters (natural scale).
     reml : bool
-    theta_names : list of str
     """
 
     def __init__(
         self,
         engine: Engine,
+        spec: CovParams,
         beta: np.ndarray,
         G: np.ndarray,
         vc: np.ndarray,
         scale: float,
         rho: np.ndarray,
         reml: bool,
-        theta_names: list[str],
     ):
         self.engine = engine
+        self.spec = spec
         self.beta = np.asarray(beta, float)
         self.G = np.atleast_2d(np.asarray(G, float)).reshape(engine.k_re, engine.k_re)
         self.vc = np.asarray(vc, float)
         self.scale = float(scale)
         self.rho = np.asarray(rho, float)
         self.reml = bool(reml)
-        self.theta_names = list(theta_names)
+        self.theta_names = spec.theta_names()
 
     @property
     def theta(self) -> np.ndarray:
         """Natural parameters ``(G lower triangle, vc, sigma^2, rho)``."""
-        il = np.tril_indices(self.engine.k_re)
-        return np.concatenate([self.G[il], self.vc, [self.scale], self.rho])
+        return self.spec.theta(self.G, self.vc, self.scale, self.rho)
 
     @cached_property
     def blocks(self) -> dict:
@@ -125,13 +127,7 @@ class VarianceModel:
     def boundary(self) -> np.ndarray:
         """Mask of parameters on the boundary: variances estimated at zero (and the
         covariances of such random effects)."""
-        q = self.engine.k_re
-        tiny = 1e-8 * self.scale
-        Gb = np.zeros((q, q), bool)
-        zero = np.diag(self.G) <= tiny
-        Gb[zero, :] = Gb[:, zero] = True
-        mask = np.concatenate([Gb[np.tril_indices(q)], self.vc <= tiny])
-        return np.concatenate([mask, np.zeros(1 + len(self.rho), bool)])
+        return self.spec.boundary(self.G, self.vc, self.scale)
 
     @property
     def boundary_names(self) -> list[str]:
@@ -379,15 +375,17 @@ def _statsmodels_variance_model(res) -> VarianceModel:
     Z = m.exog_re if m.k_re else np.zeros((m.nobs, 0))
     Zvc = _pad_vc(m.exog_vc, m.row_indices, list(labels), m.nobs)
     eng = Engine(m.endog, m.exog, codes, Z, Zvc, np.zeros((m.nobs, 0)), Independence())
+    names = list(m.data.exog_re_names_full) if m.k_re else []
+    spec = CovParams(m.k_re, m.k_vc, Independence(), eng.max_group_size, names, m.exog_vc.names)
     vm = VarianceModel(
         eng,
+        spec,
         np.asarray(res.fe_params),
         np.asarray(res.cov_re),
         np.asarray(res.vcomp),
         res.scale,
         np.zeros(0),
         res.reml,
-        theta_names(m),
     )
     res._lmm_variance_model = vm
     return vm

@@ -15,170 +15,19 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 import scipy.linalg
-from scipy import optimize
-from scipy.special import expit, logit
 from statsmodels.base.model import LikelihoodModel
 from statsmodels.regression import mixed_linear_model as sm_mlm
 from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
 from ._engine import Engine, EngineError
 from .covstruct import CovStruct, Independence
+from .optimize import GTOL, METHODS, gradient_scale, minimize_chain
+from .params import CovParams
+from .results import MixedLMResults, MixedLMResultsWrapper
 
 __all__ = ["MixedLM", "mixedlm"]
 
 _MISSING = ("drop", "raise", "none")
-
-
-class _Transform:
-    """Maps between unconstrained optimiser coordinates and natural parameters.
-
-    ``u = (Cholesky factor of Psi (lower triangle), sqrt(vc), g(rho))`` where ``g`` is a scaled
-    logit on a bounded interval and a log on ``(0, inf)``.  Cholesky factors and square roots
-    (not their logs) keep a variance of zero at a finite point, as lme4 and statsmodels do.
-    """
-
-    def __init__(self, k_re: int, k_vc: int, bounds: list[tuple[float, float]]):
-        self.k_re, self.k_vc, self.bounds = k_re, k_vc, bounds
-        self.k_re2 = k_re * (k_re + 1) // 2
-        self.il = np.tril_indices(k_re)
-
-    @property
-    def k(self) -> int:
-        return self.k_re2 + self.k_vc + len(self.bounds)
-
-    @property
-    def variance_coords(self) -> np.ndarray:
-        """Positions of the variances: the diagonal of ``L`` and ``sqrt(vc)`` in ``u``, which
-        are also the positions of ``Psi_ii`` and ``vc`` in ``lam`` (same packing)."""
-        diag = np.flatnonzero(self.il[0] == self.il[1])
-        return np.concatenate([diag, self.k_re2 + np.arange(self.k_vc)]).astype(int)
-
-    def natural_many(self, U: np.ndarray):
-        """``(lam, rho, Psi, vc)`` for a batch of coordinate rows ``U`` (B, k)."""
-        B = U.shape[0]
-        q, q2, kv = self.k_re, self.k_re2, self.k_vc
-        L = np.zeros((B, q, q))
-        L[:, self.il[0], self.il[1]] = U[:, :q2]
-        psi = L @ np.swapaxes(L, 1, 2)
-        vc = U[:, q2 : q2 + kv] ** 2
-        t = U[:, q2 + kv :]
-        rho = np.empty_like(t)
-        for j, (lo, hi) in enumerate(self.bounds):
-            rho[:, j] = np.exp(t[:, j]) if np.isinf(hi) else lo + (hi - lo) * expit(t[:, j])
-        lam = np.concatenate([psi[:, self.il[0], self.il[1]], vc], axis=1)
-        return lam, rho, psi, vc
-
-    def natural(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Return (Psi, vc, rho) for optimiser coordinates ``u``."""
-        _, rho, psi, vc = self.natural_many(np.asarray(u, dtype=float)[None])
-        return psi[0], vc[0], rho[0]
-
-    def lin(self, psi: np.ndarray, vc: np.ndarray) -> np.ndarray:
-        return np.concatenate([psi[self.il], vc])
-
-    def unconstrained(self, psi: np.ndarray, vc: np.ndarray, rho: np.ndarray) -> np.ndarray:
-        try:
-            L = np.linalg.cholesky(psi) if self.k_re else psi
-        except np.linalg.LinAlgError:
-            L = np.diag(np.sqrt(np.clip(np.diag(psi), 0, None)))
-        t = []
-        for r, (lo, hi) in zip(rho, self.bounds, strict=True):
-            if np.isinf(hi):
-                t.append(np.log(r))
-            else:
-                t.append(logit(np.clip((r - lo) / (hi - lo), 1e-12, 1 - 1e-12)))
-        return np.concatenate([L[self.il], np.sqrt(vc), t])
-
-    def saddles_many(self, U: np.ndarray, g_lin: np.ndarray, gscale: float) -> np.ndarray:
-        """Mask (B, k) of variance coordinates stuck at zero although the deviance falls as
-        they grow.
-
-        With ``Psi = L L'`` and ``vc = s^2`` the gradient in ``u`` vanishes at ``L_jj = 0`` or
-        ``s = 0`` whatever the data, so an optimiser that lands there stops.  The derivative
-        in the natural parameter (``g_lin``, of the deviance) tells a minimum from a saddle.
-        """
-        out = np.zeros(U.shape, bool)
-        pos = self.variance_coords
-        if pos.size:
-            lam = self.natural_many(U)[0]
-            out[:, pos] = (lam[:, pos] < 1e-8) & (g_lin[:, pos] < -1e-6 * gscale)
-        return out
-
-    def chain_many(self, U: np.ndarray, g_lin: np.ndarray, g_rho: np.ndarray) -> np.ndarray:
-        """Gradients in ``U`` (B, k) from gradients in (Psi lower triangle, vc) and rho."""
-        B = U.shape[0]
-        q, q2, kv = self.k_re, self.k_re2, self.k_vc
-        out = np.empty_like(U)
-        if q:
-            L = np.zeros((B, q, q))
-            L[:, self.il[0], self.il[1]] = U[:, :q2]
-            # sum_{a>=b} g_ab dPsi_ab = tr(Gsym dPsi) with Psi = L L', so d dev / dL = 2 Gsym L
-            Gf = np.zeros((B, q, q))
-            Gf[:, self.il[0], self.il[1]] = g_lin[:, :q2]
-            Gsym = (Gf + np.swapaxes(Gf, 1, 2)) / 2.0
-            dL = 2.0 * Gsym @ L
-            out[:, :q2] = dL[:, self.il[0], self.il[1]]
-        out[:, q2 : q2 + kv] = g_lin[:, q2:] * 2.0 * U[:, q2 : q2 + kv]
-        t = U[:, q2 + kv :]
-        for j, (lo, hi) in enumerate(self.bounds):
-            if np.isinf(hi):
-                d = np.exp(t[:, j])
-            else:
-                e = expit(t[:, j])
-                d = (hi - lo) * e * (1.0 - e)
-            out[:, q2 + kv + j] = g_rho[:, j] * d
-        return out
-
-    def chain(self, u: np.ndarray, g_lin: np.ndarray, g_rho: np.ndarray) -> np.ndarray:
-        """Gradient in ``u`` from gradients in (Psi lower triangle, vc) and rho."""
-        return self.chain_many(u[None], np.asarray(g_lin)[None], np.asarray(g_rho)[None])[0]
-
-
-def _maximise(eng: Engine, tr: _Transform, reml: bool, u, methods, maxiter: int, gtol: float):
-    """Minimise the profiled deviance over optimiser coordinates ``u``.
-
-    The optimisers run in turn until ``max |gradient| / max(nobs, 100) <= gtol``.  A point
-    that meets it with a variance stuck at zero on a saddle (:meth:`_Transform.saddles_many`)
-    is left (that variance restarts at 0.3) and the first optimiser runs once more.
-
-    Returns ``(u, dev, converged, gmax, hist)``.
-    """
-
-    def f(u):
-        psi, vc, rho = tr.natural(u)
-        try:
-            return eng.profile(tr.lin(psi, vc), rho, reml)["dev"]
-        except EngineError:
-            return np.inf
-
-    def fg(u):
-        psi, vc, rho = tr.natural(u)
-        try:
-            out = eng.profile(tr.lin(psi, vc), rho, reml, gradient=True)
-        except EngineError:
-            return 1e300, np.zeros_like(u)
-        return out["dev"], tr.chain(u, out["grad_lin"], out["grad_rho"])
-
-    hist = []
-    gscale = max(eng.nobs, 100)
-    gmax, dev = 0.0, f(u)
-    if not len(u):
-        return u, dev, True, gmax, hist
-    for m in [*methods, *methods[:1]]:
-        u, info = MixedLM._optimize(m, fg, f, u, maxiter)
-        dev, grad = fg(u)
-        gmax = float(np.max(np.abs(grad))) / gscale
-        hist.append({"method": m, "dev": dev, "max|grad|/n": gmax, **info})
-        if gmax <= gtol and dev < 1e300:
-            psi, vc, rho = tr.natural(u)
-            lin = eng.profile(tr.lin(psi, vc), rho, reml, gradient=True)["grad_lin"]
-            stuck = np.flatnonzero(tr.saddles_many(u[None], lin[None], gscale)[0])
-            if not len(stuck):
-                return u, dev, True, gmax, hist
-            u = u.copy()
-            u[stuck] = 0.3
-            hist[-1]["saddle"] = stuck.tolist()
-    return u, dev, False, gmax, hist
 
 
 def _pad_vc(exog_vc, row_indices, group_labels, nobs: int) -> list[np.ndarray]:
@@ -312,28 +161,17 @@ class MixedLM(sm_mlm.MixedLM):
             raise ValueError(f"missing must be one of {_MISSING}, not {missing!r}")
         self.use_sqrt = use_sqrt
         self.reml = True
-        self.fe_pen = None
-        self.re_pen = None
-        self.cov_pen = None
+        self.fe_pen = self.re_pen = self.cov_pen = None
         self._freepat = None
         self._engine_mode = engine
-
-        n = len(endog)
+        self._engine = None
         if exog_vc is None:
             exog_vc = sm_mlm.VCSpec([], [], [])
         elif isinstance(exog_vc, dict):
             exog_vc = sm_mlm._convert_vc(exog_vc)
         self.exog_vc = exog_vc
         self.k_vc = len(exog_vc.names)
-
-        pos = np.zeros((n, 0)) if positions is None else np.asarray(positions, dtype=float)
-        if pos.ndim == 1:
-            pos = pos[:, None]
-        need = len(self.cov_struct.position_columns)
-        if pos.shape[1] != need:
-            raise ValueError(
-                f"{self.cov_struct!r} needs {need} position column(s); got {pos.shape[1]}"
-            )
+        pos = self._position_array(positions, len(endog))
         if missing == "drop" and "missing_idx" not in kwargs:
             endog, exog, groups, exog_re, pos = self._drop_missing_arrays(
                 endog, exog, groups, exog_re, pos
@@ -341,7 +179,6 @@ class MixedLM(sm_mlm.MixedLM):
             missing = "none"
         self.positions = pos
         self.position_names = list(position_names or self.cov_struct.position_columns)
-
         if exog is not None and np.ndim(exog) == 1:
             exog = np.asarray(exog)[:, None]
         if exog_re is not None and np.ndim(exog_re) == 1:
@@ -351,7 +188,40 @@ class MixedLM(sm_mlm.MixedLM):
         )
         self._init_keys.extend(["use_sqrt", "exog_vc", "cov_struct", "positions", "engine"])
         self.k_fe = self.exog.shape[1]
+        self._set_random_effects(exog_re)
+        self._check_finite()
+        codes, labels = pd.factorize(np.asarray(self.groups), sort=True)
+        self._group_codes = codes
+        self.group_labels = list(labels)
+        self.n_groups = len(labels)
+        self.nobs = len(self.endog)
+        self.n_totobs = self.nobs
+        if self.exog_names is None:
+            self.exog_names = [f"FE{k + 1:d}" for k in range(self.k_fe)]
+        self._check_rank()
+        self.cov_struct.check_positions(self.positions, self.position_names)
+        self._check_duplicate_positions()
 
+    def _get_init_kwds(self) -> dict:
+        """Keywords that rebuild this model (statsmodels' cloning protocol); ``engine`` is the
+        batching mode given to the constructor, not the :class:`Engine` object."""
+        kwds = super()._get_init_kwds()
+        kwds["engine"] = self._engine_mode
+        return kwds
+
+    def _position_array(self, positions, n: int) -> np.ndarray:
+        pos = np.zeros((n, 0)) if positions is None else np.asarray(positions, dtype=float)
+        if pos.ndim == 1:
+            pos = pos[:, None]
+        need = len(self.cov_struct.position_columns)
+        if pos.shape[1] != need:
+            raise ValueError(
+                f"{self.cov_struct!r} needs {need} position column(s); got {pos.shape[1]}"
+            )
+        return pos
+
+    def _set_random_effects(self, exog_re) -> None:
+        """``exog_re`` and the random-effects names, as statsmodels sets them."""
         if exog_re is None and self.k_vc == 0:
             self.exog_re = np.ones((len(self.endog), 1))
             self.data.exog_re = self.exog_re
@@ -372,20 +242,6 @@ class MixedLM(sm_mlm.MixedLM):
             self.data.exog_re_names = ren
             self.data.exog_re_names_full = renf
         self.k_params = self.k_fe + self.k_re2 + self.k_vc
-
-        self._check_finite()
-        codes, labels = pd.factorize(np.asarray(self.groups), sort=True)
-        self._group_codes = codes
-        self.group_labels = list(labels)
-        self.n_groups = len(labels)
-        self.nobs = len(self.endog)
-        self.n_totobs = self.nobs
-        if self.exog_names is None:
-            self.exog_names = [f"FE{k + 1:d}" for k in range(self.k_fe)]
-        self._check_rank()
-        self.cov_struct.check_positions(self.positions, self.position_names)
-        self._check_duplicate_positions()
-        self._engine = None
 
     # -------------------------------------------------------------- checks
     @staticmethod
@@ -609,13 +465,8 @@ class MixedLM(sm_mlm.MixedLM):
         return self.group_list(self.exog_re)
 
     def _set_param_names(self) -> None:
-        """Names of the packed parameters: fixed effects, G/scale, vc/scale, correlation."""
-        self.data.param_names = (
-            list(self.exog_names)
-            + list(self.data.exog_re_names_full)
-            + [f"{v} Var" for v in self.exog_vc.names]
-            + list(self.cov_struct.param_names)
-        )
+        """Names of the packed parameters: fixed effects, then :class:`CovParams`' names."""
+        self.data.param_names = list(self.exog_names) + self.cov_params_spec.packed_names()
 
     # ------------------------------------------------------------- engine
     def _vc_padded(self) -> list[np.ndarray]:
@@ -639,8 +490,18 @@ class MixedLM(sm_mlm.MixedLM):
             )
         return self._engine
 
-    def _transform(self) -> _Transform:
-        return _Transform(self.k_re, self.k_vc, self.engine.bounds)
+    @property
+    def cov_params_spec(self) -> CovParams:
+        """The :class:`~statsmodels_lmm_ext.params.CovParams` of this model."""
+        names = list(self.data.exog_re_names_full) if self.k_re else []
+        return CovParams(
+            self.k_re,
+            self.k_vc,
+            self.cov_struct,
+            self.engine.max_group_size,
+            re_names=names,
+            vc_names=list(self.exog_vc.names),
+        )
 
     def loglike(self, params, profile_fe=True):
         """Profiled (REML or ML) log-likelihood at covariance parameters.
@@ -652,12 +513,12 @@ class MixedLM(sm_mlm.MixedLM):
             packed vector from a results object (fixed effects first), which is recognised by its
             length.  ``beta`` and ``sigma^2`` are profiled out either way.
         """
+        spec = self.cov_params_spec
         params = np.asarray(params, dtype=float)
-        k_cov = self.k_re2 + self.k_vc + self.cov_struct.k_params
-        if len(params) == self.k_fe + k_cov:
+        if len(params) == self.k_fe + spec.k:
             params = params[self.k_fe :]
-        lam, rho = params[: self.k_re2 + self.k_vc], params[self.k_re2 + self.k_vc :]
-        return -0.5 * self.engine.profile(lam, rho, self.reml)["dev"]
+        psi, vc, rho = spec.unpack(params)
+        return -0.5 * self.engine.profile_one(spec.lin(psi, vc), rho, self.reml)["dev"]
 
     def score(self, params, profile_fe=True):
         """Not available: the fit uses the engine's analytic gradient."""
@@ -676,14 +537,41 @@ class MixedLM(sm_mlm.MixedLM):
         """Not available with residual structures."""
         raise NotImplementedError("fit_regularized is not available with residual structures")
 
+    def deviance_function(self, reml: bool):
+        """``f(u) -> deviance`` and ``fg(u) -> (deviance, gradient)`` in the optimiser
+        coordinates of :attr:`cov_params_spec` (``inf`` where the covariance is not positive
+        definite), and the saddle detector ``saddles(u) -> mask``
+        (:mod:`statsmodels_lmm_ext.optimize`)."""
+        eng, spec = self.engine, self.cov_params_spec
+        gscale = gradient_scale(eng.nobs)
+
+        def evaluate(u):
+            lam, rho, _, _ = spec.natural_many(np.asarray(u, float)[None])
+            return eng.profile(lam, rho, reml, gradient=True)
+
+        def fg(u):
+            out = evaluate(u)
+            g = spec.chain_many(np.asarray(u, float)[None], out["grad_lin"], out["grad_rho"])
+            return float(out["dev"][0]), g[0]
+
+        def f(u):
+            lam, rho, _, _ = spec.natural_many(np.asarray(u, float)[None])
+            return float(eng.profile(lam, rho, reml)["dev"][0])
+
+        def saddles(u):
+            out = evaluate(u)
+            return spec.saddles_many(np.asarray(u, float)[None], out["grad_lin"], gscale)[0]
+
+        return f, fg, saddles
+
     def fit(
         self,
         start_params=None,
         reml: bool = True,
         *,
-        method: str | Sequence[str] = ("lbfgs", "bfgs", "nm"),
+        method: str | Sequence[str] = METHODS,
         maxiter: int = 2000,
-        gtol: float = 1e-6,
+        gtol: float = GTOL,
         full_output: bool = False,
         **kwargs,
     ):
@@ -708,10 +596,9 @@ class MixedLM(sm_mlm.MixedLM):
             ``results.hist``.
         gtol : float
             Convergence criterion: the largest absolute gradient component of the profiled
-            deviance ``-2 l`` in the optimiser coordinates, divided by ``max(nobs, 100)`` (the
-            deviance and its curvature grow with the number of observations, so an absolute
-            bound would be unreachable in floating point for large data).  If not met after
-            all optimisers, a ``ConvergenceWarning`` is issued and ``converged`` is False.
+            deviance ``-2 l`` in the optimiser coordinates, divided by ``max(nobs, 100)``
+            (:func:`statsmodels_lmm_ext.optimize.gradient_scale`).  If not met after all
+            optimisers, a ``ConvergenceWarning`` is issued and ``converged`` is False.
 
         Returns
         -------
@@ -722,23 +609,22 @@ class MixedLM(sm_mlm.MixedLM):
                 raise ValueError(f"{k} is not supported by statsmodels_lmm_ext.MixedLM.fit")
         if kwargs:
             raise TypeError(f"unexpected keyword argument(s): {', '.join(kwargs)}")
-        from .results import MixedLMResults, MixedLMResultsWrapper
-
         self.reml = bool(reml)
         self._set_param_names()
-        eng = self.engine
-        tr = self._transform()
+        spec = self.cov_params_spec
         methods = [method] if isinstance(method, str) else list(method)
-
-        def f(u):
-            psi, vc, rho = tr.natural(u)
-            try:
-                return eng.profile(tr.lin(psi, vc), rho, self.reml)["dev"]
-            except EngineError:
-                return np.inf
-
-        u = self._start(start_params, tr, f)
-        u, _, converged, gmax, hist = _maximise(eng, tr, self.reml, u, methods, maxiter, gtol)
+        f, fg, saddles = self.deviance_function(self.reml)
+        u = self._start(start_params, spec, f)
+        u, _, converged, gmax, hist = minimize_chain(
+            fg,
+            u,
+            f=f,
+            saddles=saddles,
+            gscale=gradient_scale(self.nobs),
+            methods=methods,
+            maxiter=maxiter,
+            gtol=gtol,
+        )
         if not converged:
             warnings.warn(
                 f"MixedLM optimisation did not converge: max |gradient| / n = {gmax:.3g} > "
@@ -747,14 +633,16 @@ class MixedLM(sm_mlm.MixedLM):
                 ConvergenceWarning,
                 stacklevel=2,
             )
-        psi, vc, rho = tr.natural(u)
+        return self._results_at(spec, u, converged, hist)
+
+    def _results_at(self, spec: CovParams, u: np.ndarray, converged: bool, hist):
+        psi, vc, rho = spec.natural(u)
         try:
-            prof = eng.profile(tr.lin(psi, vc), rho, self.reml)
+            prof = self.engine.profile_one(spec.lin(psi, vc), rho, self.reml)
         except EngineError as exc:
             raise RuntimeError(f"the fitted covariance is not positive definite: {exc}") from exc
-        scale = prof["scale"]
         results = MixedLMResults.from_estimates(
-            self, prof["beta"], psi, vc, rho, scale, prof, converged=converged, hist=hist
+            self, prof["beta"], psi, vc, rho, prof["scale"], prof, converged=converged, hist=hist
         )
         vm = results.variance_model
         if vm.boundary.any():
@@ -762,46 +650,21 @@ class MixedLM(sm_mlm.MixedLM):
                 "The MLE may be on the boundary of the parameter space "
                 f"({', '.join(vm.boundary_names)} estimated at zero).",
                 ConvergenceWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
         return MixedLMResultsWrapper(results)
 
-    def _start(self, start_params, tr: _Transform, f) -> np.ndarray:
-        cs = self.cov_struct
-        if start_params is not None and not isinstance(start_params, Mapping):
-            sp = np.asarray(start_params, dtype=float)
-            k_cov = self.k_re2 + self.k_vc + cs.k_params
-            if len(sp) == self.k_fe + k_cov:
-                sp = sp[self.k_fe :]
-            if len(sp) != k_cov:
-                raise ValueError(f"start_params has length {len(sp)}; expected {k_cov}")
-            lam, rho = sp[: self.k_re2 + self.k_vc], sp[self.k_re2 + self.k_vc :]
-            psi = self.engine.psi_from_lin(lam)
-            return tr.unconstrained(psi, lam[self.k_re2 :], rho)
-        if isinstance(start_params, Mapping):
-            unknown = set(start_params) - {"cov_re", "vcomp", "scale", *cs.param_names}
-            if unknown:
-                raise ValueError(f"unknown start_params key(s): {sorted(unknown)}")
-            scale = float(start_params.get("scale", np.var(self.endog)))
-            psi = np.asarray(start_params.get("cov_re", np.eye(self.k_re) * scale)) / scale
-            vc = np.asarray(start_params.get("vcomp", np.full(self.k_vc, scale))) / scale
-            geo = [ch.geom for ch in self.engine.chunks]
-            rho = cs.start_params(geo)[0].copy()
-            for j, name in enumerate(cs.param_names):
-                if name in start_params:
-                    rho[j] = float(start_params[name])
-            return tr.unconstrained(psi.reshape(self.k_re, self.k_re), vc, rho)
-        geo = [ch.geom for ch in self.engine.chunks]
+    def _start(self, start_params, spec: CovParams, f) -> np.ndarray:
+        geoms = [ch.geom for ch in self.engine.chunks]
+        if start_params is not None:
+            return spec.parse_start(start_params, self.k_fe, float(np.var(self.endog)), geoms)
         best, best_u = np.inf, None
-        for lev in (0.2, 1.0):
-            for rho in cs.start_params(geo):
-                u = tr.unconstrained(
-                    np.eye(self.k_re) * lev, np.full(self.k_vc, lev), np.asarray(rho)
-                )
-                val = f(u)
-                if val < best:
-                    best, best_u = val, u
+        for u in spec.start_candidates(geoms):
+            val = f(u)
+            if val < best:
+                best, best_u = val, u
         if best_u is None:
+            cs = self.cov_struct
             hint = ""
             if cs.position_columns and not getattr(cs, "nugget", True):
                 hint = (
@@ -812,40 +675,6 @@ class MixedLM(sm_mlm.MixedLM):
                 f"no starting value gives a positive definite covariance for {cs!r}{hint}"
             )
         return best_u
-
-    @staticmethod
-    def _optimize(method, fg, f, u0, maxiter):
-        if method == "lbfgs":
-            r = optimize.minimize(
-                fg,
-                u0,
-                jac=True,
-                method="L-BFGS-B",
-                options={"maxiter": maxiter, "ftol": 1e-14, "gtol": 1e-9, "maxcor": 20},
-            )
-        elif method == "bfgs":
-            r = optimize.minimize(
-                fg, u0, jac=True, method="BFGS", options={"maxiter": maxiter, "gtol": 1e-7}
-            )
-        elif method == "nm":
-            r = optimize.minimize(
-                f,
-                u0,
-                method="Nelder-Mead",
-                options={"maxiter": maxiter * 5, "xatol": 1e-8, "fatol": 1e-10},
-            )
-            r2 = optimize.minimize(
-                fg, r.x, jac=True, method="BFGS", options={"maxiter": maxiter, "gtol": 1e-7}
-            )
-            r = r2 if r2.fun <= r.fun else r
-        elif method == "powell":
-            r = optimize.minimize(f, u0, method="Powell", options={"maxiter": maxiter * 5})
-        else:
-            raise ValueError(
-                f"unknown optimiser {method!r}; choose from 'lbfgs', 'bfgs', 'nm', 'powell'"
-            )
-        u = r.x if np.isfinite(r.fun) and r.fun <= f(u0) else u0
-        return u, {"success": bool(r.success), "nit": int(getattr(r, "nit", 0))}
 
 
 def mixedlm(

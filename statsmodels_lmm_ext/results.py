@@ -48,9 +48,10 @@ class MixedLMResults(sm_mlm.MixedLMResults):
 
     @classmethod
     def from_estimates(cls, model, beta, psi, vc, rho, scale, prof, *, converged, hist):
-        il = np.tril_indices(model.k_re)
-        params = np.concatenate([beta, psi[il], vc, rho])
+        spec = model.cov_params_spec
+        params = np.concatenate([beta, spec.pack(psi, vc, rho)])
         res = cls(model, params, None)
+        res.cov_params_spec = spec
         res.fe_params = beta
         res.cov_re = scale * psi
         res.cov_re_unscaled = psi
@@ -102,31 +103,29 @@ class MixedLMResults(sm_mlm.MixedLMResults):
     def variance_model(self) -> VarianceModel:
         """Natural covariance parameters with derivatives and information."""
         m = self.model
-        names = inference.theta_names(m, m.cov_struct.param_names)
         return VarianceModel(
-            m.engine, self.fe_params, self.cov_re, self.vcomp, self.scale, self._rho, m.reml, names
+            m.engine,
+            self.cov_params_spec,
+            self.fe_params,
+            self.cov_re,
+            self.vcomp,
+            self.scale,
+            self._rho,
+            m.reml,
         )
 
     def _full_cov(self) -> np.ndarray:
-        """Covariance of the packed params: fixed-effects block and covariance-parameter block."""
+        """Covariance of the packed params: fixed-effects block and covariance-parameter block
+        (the inverse observed information of theta mapped by ``d packed / d theta``)."""
         k = len(self.params)
         p = self.k_fe
         cov = np.zeros((k, k))
         cov[:p, :p] = self._cov_fe
-        q2v = self.k_re2 + self.k_vc
-        kc = len(self._rho)
-        if q2v + kc == 0:
+        if k == p:
             return cov
         vm = self.variance_model
-        W = vm.cov_theta("observed")
-        # d(packed)/d(theta): Psi = G / s2 and vc / s2 depend on (G, vc, s2); rho is itself.
-        s2 = self.scale
-        theta = vm.theta
-        J = np.zeros((q2v + kc, len(theta)))
-        J[np.arange(q2v), np.arange(q2v)] = 1.0 / s2
-        J[:q2v, q2v] = -theta[:q2v] / s2**2
-        J[q2v:, q2v + 1 :] = np.eye(kc)
-        cov[p:, p:] = J @ W @ J.T
+        J = self.cov_params_spec.packed_jacobian(vm.theta)
+        cov[p:, p:] = J @ vm.cov_theta("observed") @ J.T
         return cov
 
     # ------------------------------------------------------------ estimates
@@ -175,7 +174,7 @@ class MixedLMResults(sm_mlm.MixedLMResults):
         G = m.n_groups
         psi = self.cov_re_unscaled
         vc_s = self.vcomp / self.scale
-        lam = np.concatenate([psi[np.tril_indices(m.k_re)], vc_s])
+        lam = self.cov_params_spec.lin(psi, vc_s)
         b = np.zeros((G, m.k_re))
         u = [np.zeros((G, z.shape[1])) for z in eng.Zvc]
         for rows, Hr, _ in eng.conditional(lam, self._rho, self.fe_params):
@@ -212,7 +211,7 @@ class MixedLMResults(sm_mlm.MixedLMResults):
         eng = m.engine
         psi = self.cov_re_unscaled
         vc_s = self.vcomp / self.scale
-        lam = np.concatenate([psi[np.tril_indices(m.k_re)], vc_s])
+        lam = self.cov_params_spec.lin(psi, vc_s)
         out = {}
         for rows, _, Hinv in eng.conditional(lam, self._rho, self.fe_params):
             gid = eng.groups[rows[:, 0]]
@@ -390,12 +389,8 @@ class MixedLMResults(sm_mlm.MixedLMResults):
         Rows: random-effect variances/covariances, variance components, ``Residual`` (sigma^2)
         and the residual structure's parameters; SEs from the inverse observed information.
         """
-        m = self.model
         vm = self.variance_model
-        names = list(m.data.exog_re_names_full) + [f"{n} Var" for n in m.exog_vc.names]
-        names += ["Residual"] + [
-            f"{n} ({type(m.cov_struct).__name__})" for n in m.cov_struct.param_names
-        ]
+        names = self.cov_params_spec.theta_names("table")
         theta = vm.theta
         se = np.sqrt(np.clip(np.diag(vm.cov_theta("observed")), 0, None))
         return pd.DataFrame({"Estimate": theta, "Std.Err.": se}, index=names)

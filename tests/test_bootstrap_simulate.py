@@ -11,7 +11,7 @@ from numpy.testing import assert_allclose
 import statsmodels_lmm_ext as lmm
 from statsmodels_lmm_ext import bootstrap as bs
 from statsmodels_lmm_ext._engine import Engine
-from statsmodels_lmm_ext.model import _Transform
+from statsmodels_lmm_ext.params import CovParams
 
 
 def _fev():
@@ -213,7 +213,7 @@ def test_profile_many_equals_profile(model):
     rho = rng.uniform(0.1, 0.5, size=(B, eng.k_corr))
     stats_ = eng.endog_stats(Y)
     for reml in (True, False):
-        out = eng.profile_many(lam, rho, reml, stats_, gradient=True)
+        out = eng.profile(lam, rho, reml, stats_, gradient=True)
         assert out["ok"].all()
         for b in range(B):
             fresh = Engine(
@@ -226,9 +226,9 @@ def test_profile_many_equals_profile(model):
                 eng.cov_struct,
                 mode=eng.mode,
             )
-            grad = eng.k_lin + eng.k_corr > 0  # profile() has no gradient without parameters
-            ref = fresh.profile(lam[b], rho[b], reml, gradient=grad)
-            fast = eng.with_endog(Y[:, b]).profile(lam[b], rho[b], reml, gradient=grad)
+            grad = eng.k_lin + eng.k_corr > 0
+            ref = fresh.profile_one(lam[b], rho[b], reml, gradient=grad)
+            fast = eng.with_endog(Y[:, b]).profile_one(lam[b], rho[b], reml, gradient=grad)
             assert_allclose(out["dev"][b], ref["dev"], rtol=1e-11)
             assert_allclose(out["beta"][b], ref["beta"], rtol=1e-8, atol=1e-10)
             assert_allclose(out["scale"][b], ref["scale"], rtol=1e-10)
@@ -243,16 +243,15 @@ def test_profile_many_flags_non_positive_definite_rows():
     m = lmm.mixedlm("y ~ 1", lmm.datasets.load("oneway"), groups="group")
     eng = m.engine
     st = eng.endog_stats(np.column_stack([m.endog, m.endog]))
-    out = eng.profile_many(np.array([[-0.9], [0.3]]), np.zeros((2, 0)), False, st, gradient=True)
+    out = eng.profile(np.array([[-0.9], [0.3]]), np.zeros((2, 0)), False, st, gradient=True)
     assert list(out["ok"]) == [False, True]
     assert np.isinf(out["dev"][0]) and np.isfinite(out["dev"][1])
-    assert_allclose(out["dev"][1], eng.profile(np.array([0.3]), np.zeros(0), False)["dev"])
+    assert_allclose(out["dev"][1], eng.profile_one(np.array([0.3]), np.zeros(0), False)["dev"])
 
 
 def test_batch_transform_matches_transform():
     rng = np.random.default_rng(1)
-    bounds = [(-1.0, 1.0), (0.0, np.inf)]
-    tr = _Transform(2, 1, bounds)
+    tr = CovParams(2, 1, lmm.Exponential(coords="x", nugget=True), max_group_size=4)
     U = rng.normal(size=(5, 6))
     g_lin, g_rho = rng.normal(size=(5, 4)), rng.normal(size=(5, 2))
     lam, rho, psi, vc = tr.natural_many(U)
@@ -263,7 +262,7 @@ def test_batch_transform_matches_transform():
         assert_allclose(vc[b], v)
         assert_allclose(rho[b], r)
         assert_allclose(lam[b], tr.lin(p, v))
-        assert_allclose(G[b], tr.chain(U[b], g_lin[b], g_rho[b]))
+        assert_allclose(G[b], tr.chain_many(U[b : b + 1], g_lin[b : b + 1], g_rho[b : b + 1])[0])
 
 
 def test_batched_bfgs_on_independent_quadratics():

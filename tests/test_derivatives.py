@@ -74,7 +74,7 @@ def test_profile_gradient_matches_finite_differences(name, reml):
     m = model(name)
     m.reml = reml
     eng = m.engine
-    tr = m._transform()
+    tr = m.cov_params_spec
     rng = np.random.default_rng(1)
     u = tr.unconstrained(
         np.array([[0.8, -0.02], [-0.02, 0.01]]), np.zeros(0), np.asarray(RHO[name], float)
@@ -83,11 +83,11 @@ def test_profile_gradient_matches_finite_differences(name, reml):
 
     def dev(u):
         psi, vc, rho = tr.natural(u)
-        return eng.profile(tr.lin(psi, vc), rho, reml)["dev"]
+        return eng.profile_one(tr.lin(psi, vc), rho, reml)["dev"]
 
     psi, vc, rho = tr.natural(u)
-    out = eng.profile(tr.lin(psi, vc), rho, reml, gradient=True)
-    g = tr.chain(u, out["grad_lin"], out["grad_rho"])
+    out = eng.profile_one(tr.lin(psi, vc), rho, reml, gradient=True)
+    g = tr.chain_many(u[None], out["grad_lin"][None], out["grad_rho"][None])[0]
     num = np.array([(dev(u + h) - dev(u - h)) / 2e-6 for h in 1e-6 * np.eye(len(u))])
     assert_allclose(g, num, rtol=1e-5, atol=1e-5)
 
@@ -97,7 +97,7 @@ def minus2_loglik_theta(eng, theta, reml):
     q2 = eng.k_re2
     s2 = theta[q2 + eng.k_vc]
     lam = theta[: q2 + eng.k_vc] / s2
-    out = eng.profile(lam, theta[q2 + eng.k_vc + 1 :], reml)
+    out = eng.profile_one(lam, theta[q2 + eng.k_vc + 1 :], reml)
     N, p = eng.nobs, eng.k_fe
     dfr = N - p if reml else N
     Q = out["scale"] * dfr

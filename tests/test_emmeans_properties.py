@@ -121,7 +121,7 @@ def test_satterthwaite_df_from_finite_differences():
     s2, r0 = vm.theta
 
     def ainv(r):
-        return np.linalg.inv(eng.profile(np.zeros(0), np.array([r]), True)["A"])
+        return np.linalg.inv(eng.profile_one(np.zeros(0), np.array([r]), True)["A"])
 
     h = 1e-5
     G = [ainv(r0), s2 * (ainv(r0 + h) - ainv(r0 - h)) / (2 * h)]
