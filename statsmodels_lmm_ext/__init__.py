@@ -30,12 +30,10 @@ from .covstruct import (
     Power,
 )
 from .emmeans import CONTRAST_METHODS, EmmContrasts, EmmResults, emmeans, ref_grid
-from .inference import (
-    DDF_METHODS,
-    DDFWarning,
+from .inference import DDF_METHODS, DDFWarning, VarianceModel
+from .inference.api import (
     KRCovariance,
     KRTestResult,
-    VarianceModel,
     anova,
     f_test,
     kenward_roger,

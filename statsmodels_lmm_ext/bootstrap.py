@@ -39,6 +39,7 @@ from statsmodels.regression.linear_model import OLS, RegressionResults
 from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
 from ._engine import Engine
+from ._warnings import BootstrapWarning
 from .optimize import (
     GTOL,
     METHODS,
@@ -70,11 +71,6 @@ _BATCH_RANGE = (64, 256)
 # Prefer worker processes when the remaining batches would take longer than this in sequence
 # (starting a process pool costs about 1.5-2 s on a 2-core machine).
 _PROCESS_SECONDS = 4.0
-
-
-class BootstrapWarning(UserWarning):
-    """Issued once per call when bootstrap replicates failed, or when ``progress=True`` cannot
-    show a bar because tqdm is not installed."""
 
 
 # ---------------------------------------------------------------------------------------------

@@ -30,9 +30,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from statsmodels.regression.linear_model import RegressionResults
 
 from ._design import model_spec
-from .inference import _Inference, _unwrap, check_ddf
+from .adapters import _unwrap, as_fitted
+from .inference import Inference, check_ddf
 from .multiplicity import Family, adjust, check_adjust
 
 __all__ = ["CONTRAST_METHODS", "EmmResults", "EmmContrasts", "emmeans", "ref_grid"]
@@ -60,12 +62,6 @@ class _Provider:
         return est, se, self._df(L)
 
 
-def _is_mixed(res) -> bool:
-    from statsmodels.regression.mixed_linear_model import MixedLMResults as SMResults
-
-    return hasattr(res, "variance_model") or isinstance(res, SMResults)
-
-
 def _provider(results, ddf, information) -> _Provider:
     res = _unwrap(results)
     fixed_df = None
@@ -73,30 +69,34 @@ def _provider(results, ddf, information) -> _Provider:
         fixed_df = float(ddf)
         if not fixed_df > 0:
             raise ValueError(f"ddf must be a method name or a positive number, not {ddf!r}")
-    if _is_mixed(res):
-        if fixed_df is not None:
-            inf = _Inference(results, "residual", None)
-            return _Provider(
-                inf.vm.beta, inf.cov, lambda L: np.full(len(L), fixed_df), f"fixed ({ddf:g})"
-            )
-        if ddf is None:
-            ddf = "kenward-roger" if res.reml else "satterthwaite"
-        inf = _Inference(results, ddf, information)
-        return _Provider(inf.vm.beta, inf.cov, lambda L: inf.t(L, np.zeros(len(L)))[2], inf.ddf)
-    from statsmodels.regression.linear_model import RegressionResults
-
-    if not isinstance(res, RegressionResults):
+    if isinstance(res, RegressionResults):
+        return _regression_provider(res, ddf, fixed_df)
+    try:
+        vm = as_fitted(results).variance_model
+    except TypeError:
         raise TypeError(
             "emmeans needs a fitted MixedLM (statsmodels_lmm_ext or statsmodels) or a "
             f"statsmodels OLS/WLS/GLS result, got {type(res).__name__}"
-        )
-    if ddf is not None and fixed_df is None and check_ddf(ddf) not in ("residual", "asymptotic"):
+        ) from None
+    if fixed_df is not None:
+        inf = Inference(vm, "residual", None)
+        return _Provider(vm.beta, inf.cov, lambda L: np.full(len(L), fixed_df), f"fixed ({ddf:g})")
+    if ddf is None:
+        ddf = "kenward-roger" if vm.reml else "satterthwaite"
+    inf = Inference(vm, ddf, information)
+    return _Provider(vm.beta, inf.cov, lambda L: inf.t(L, np.zeros(len(L)))[2], inf.ddf)
+
+
+def _regression_provider(res, ddf, fixed_df) -> _Provider:
+    """OLS/WLS/GLS: residual df (or asymptotic, or a fixed number)."""
+    name = None if ddf is None or fixed_df is not None else check_ddf(ddf).name
+    if name not in (None, "residual", "asymptotic"):
         raise ValueError(
             f"ddf={ddf!r} applies to mixed models; a linear regression has residual df "
             "(ddf='residual', the default) or 'asymptotic'"
         )
     if fixed_df is None:
-        asym = ddf is not None and check_ddf(ddf) == "asymptotic"
+        asym = name == "asymptotic"
         fixed_df = np.inf if asym else float(res.df_resid)
         label = "asymptotic" if asym else None
     else:

@@ -11,8 +11,7 @@ from statsmodels.base import model as base
 from statsmodels.base import wrapper as wrap
 from statsmodels.regression import mixed_linear_model as sm_mlm
 
-from . import inference
-from .inference import VarianceModel
+from .inference import VarianceModel, check_ddf, contrasts
 
 cache_readonly = sm_mlm.cache_readonly
 
@@ -254,6 +253,10 @@ class MixedLMResults(sm_mlm.MixedLMResults):
         return fit
 
     # --------------------------------------------------------------- tests
+    @property
+    def _fe_names(self) -> list[str]:
+        return list(self.model.exog_names)
+
     def _pad(self, r_matrix):
         """Accept contrasts on the fixed effects only (k_fe columns) by padding with zeros."""
         if isinstance(r_matrix, str) or (
@@ -280,18 +283,22 @@ class MixedLMResults(sm_mlm.MixedLMResults):
         (see :func:`statsmodels_lmm_ext.t_test`).
         """
         if ddf is not None:
-            return inference.t_test(self, r_matrix, ddf=ddf, information=information)
+            return contrasts.t_test(
+                self.variance_model, self._fe_names, r_matrix, ddf, information
+            )
         return super(sm_mlm.MixedLMResults, self).t_test(self._pad(r_matrix), use_t=use_t)
 
     def f_test(self, r_matrix, *, ddf=None, information=None):
         """F test of ``L beta = q``; with ``ddf`` a small-sample F (Kenward-Roger: scaled)."""
         if ddf is not None:
-            return inference.f_test(self, r_matrix, ddf=ddf, information=information)
+            return contrasts.f_test(
+                self.variance_model, self._fe_names, r_matrix, ddf, information
+            )
         return super().f_test(self._pad(r_matrix))
 
     def anova(self, ddf="satterthwaite", information=None):
         """Type III ANOVA table (see :func:`statsmodels_lmm_ext.anova`)."""
-        return inference.anova(self, ddf=ddf, information=information)
+        return contrasts.anova(self.variance_model, self.model, ddf, information)
 
     def wald_test(self, r_matrix, use_f=None, scalar=True, **kwargs):
         """Wald test as statsmodels; ``r_matrix`` may have ``k_fe`` columns."""
@@ -364,11 +371,11 @@ class MixedLMResults(sm_mlm.MixedLMResults):
             z = est / se
             cols = {"Coef.": est, "Std.Err.": se, "z": z, "P>|z|": 2 * stats.norm.sf(np.abs(z))}
         else:
-            tt = inference.t_test(self, np.eye(p), ddf=ddf, information=information)
+            tt = contrasts.t_test(self.variance_model, self._fe_names, np.eye(p), ddf, information)
             se, df = tt.sd, tt.df_denom
             q = stats.t.ppf(1 - alpha / 2, df)
             cols = {"Coef.": est, "Std.Err.": se, "df": df, "t": tt.tvalue, "P>|t|": tt.pvalue}
-            info["Denominator df:"] = inference.check_ddf(ddf)
+            info["Denominator df:"] = check_ddf(ddf).name
         fe = pd.DataFrame(
             {**cols, f"[{alpha / 2:g}": est - q * se, f"{1 - alpha / 2:g}]": est + q * se},
             index=names[:p],

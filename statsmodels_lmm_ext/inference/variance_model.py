@@ -1,0 +1,146 @@
+"""The variance-model object: natural covariance parameters, their derivatives and information.
+
+Inference works on the *natural* covariance parameters ``theta`` as SAS PROC MIXED reports
+them: the distinct elements of ``G`` (lower triangle), the variance components, ``sigma^2`` and
+the residual structure's parameters.  :class:`VarianceModel` answers, for any fitted model
+(ours, or a plain statsmodels ``MixedLMResults`` adapted by
+:func:`statsmodels_lmm_ext.adapters.as_fitted`), the sums over groups of Kenward and Roger (1997) and the information matrix of ``theta``.
+
+References
+----------
+Kenward, M. G. and Roger, J. H. (1997). Small sample inference for fixed effects from
+restricted maximum likelihood. *Biometrics* 53, 983-997.
+"""
+
+from __future__ import annotations
+
+import warnings
+from functools import cached_property
+
+import numpy as np
+
+from .._engine import Engine
+from ..params import CovParams
+
+__all__ = ["INFORMATION", "VarianceModel"]
+
+#: information-matrix types for ``W = Cov(theta_hat)``
+INFORMATION = ("observed", "expected")
+
+
+class VarianceModel:
+    """Natural covariance parameters of a fitted model and the quantities built on them.
+
+    Parameters
+    ----------
+    engine : Engine
+        The batched likelihood engine of the model.
+    spec : CovParams
+        The model's covariance parameters (names, packing, boundary).
+    beta : ndarray (p,)
+    G : ndarray (q, q)
+        Random-effects covariance on the data scale.
+    vc : ndarray (k_vc,)
+        Variance components on the data scale.
+    scale : float
+        Residual variance ``sigma^2``.
+    rho : ndarray
+        Residual-structure parameters (natural scale).
+    reml : bool
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        spec: CovParams,
+        beta: np.ndarray,
+        G: np.ndarray,
+        vc: np.ndarray,
+        scale: float,
+        rho: np.ndarray,
+        reml: bool,
+    ):
+        self.engine = engine
+        self.spec = spec
+        self.beta = np.asarray(beta, float)
+        self.G = np.atleast_2d(np.asarray(G, float)).reshape(engine.k_re, engine.k_re)
+        self.vc = np.asarray(vc, float)
+        self.scale = float(scale)
+        self.rho = np.asarray(rho, float)
+        self.reml = bool(reml)
+        self.theta_names = spec.theta_names()
+
+    @property
+    def theta(self) -> np.ndarray:
+        """Natural parameters ``(G lower triangle, vc, sigma^2, rho)``."""
+        return self.spec.theta(self.G, self.vc, self.scale, self.rho)
+
+    @cached_property
+    def blocks(self) -> dict:
+        """Sums over groups of derivative blocks (see :meth:`Engine.derivative_blocks`)."""
+        return self.engine.derivative_blocks(self.G, self.vc, self.scale, self.rho, self.beta)
+
+    @cached_property
+    def Phi(self) -> np.ndarray:
+        """``(X' V^-1 X)^-1``, the model-based covariance of ``beta_hat``."""
+        return np.linalg.inv(self.blocks["XVX"])
+
+    def information(self, kind: str = "observed") -> np.ndarray:
+        """Information matrix of ``theta`` (REML or ML, as the fit).
+
+        ``expected``: ``I_kl = 1/2 tr(P V_k P V_l)`` (ML: ``P`` replaced by ``V^-1``);
+        ``observed``: the Hessian of ``-l`` at the estimate, profiled over ``beta``:
+        ``1/2 [tr(P V_kl) - tr(P V_k P V_l) + 2 y'P V_k P V_l P y - y'P V_kl P y]``.
+        """
+        if kind not in INFORMATION:
+            raise ValueError(f"information must be one of {INFORMATION}, not {kind!r}")
+        b = self.blocks
+        Phi = self.Phi
+        P = b["P"]
+        xr = b["xr"]
+        trPVPV = b["trVV"].copy()
+        if self.reml:
+            PhiP = np.einsum("ab,kbc->kac", Phi, P)
+            trPVPV += -2.0 * np.einsum("ab,klba->kl", Phi, b["Q"]) + np.einsum(
+                "kab,lba->kl", PhiP, PhiP
+            )
+        if kind == "expected":
+            return 0.5 * trPVPV
+        trPV2 = b["trV2"] - (np.einsum("ab,klba->kl", Phi, b["R"]) if self.reml else 0.0)
+        yPVPVPy = b["rVVVr"] - xr @ Phi @ xr.T
+        return 0.5 * (trPV2 - trPVPV + 2.0 * yPVPVPy - b["rV2r"])
+
+    @property
+    def boundary(self) -> np.ndarray:
+        """Mask of parameters on the boundary: variances estimated at zero (and the
+        covariances of such random effects)."""
+        return self.spec.boundary(self.G, self.vc, self.scale)
+
+    @property
+    def boundary_names(self) -> list[str]:
+        return [n for n, b in zip(self.theta_names, self.boundary, strict=True) if b]
+
+    def cov_theta(self, kind: str = "observed") -> np.ndarray:
+        """``W = Cov(theta_hat)``, the inverse information.
+
+        Parameters on the boundary (a variance estimated at zero) are treated as fixed, as SAS
+        does: their rows and columns of ``W`` are zero.  A singular information of the others
+        falls back to the pseudo-inverse with a warning.
+        """
+        info = self.information(kind)
+        active = ~self.boundary
+        w = np.zeros_like(info)
+        try:
+            wa = np.linalg.inv(info[np.ix_(active, active)])
+            if np.all(np.isfinite(wa)) and np.all(np.diag(wa) >= 0):
+                w[np.ix_(active, active)] = wa
+                return w
+        except np.linalg.LinAlgError:
+            pass
+        warnings.warn(
+            f"the {kind} information matrix of the covariance parameters is singular or not "
+            "positive definite (a boundary fit?); using its pseudo-inverse",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        return np.linalg.pinv(info)
