@@ -46,7 +46,7 @@ class _Chunk:
 
     n: int
     weight: np.ndarray
-    geom: np.ndarray
+    geom: object  # the residual structure's geometry of these units (opaque)
     K: np.ndarray  # (m, U, n, n)
     rows: np.ndarray | None = None  # (U, n) row indices (group mode)
     X: np.ndarray | None = None
@@ -156,6 +156,7 @@ class Engine:
         self.Zvc = [np.asarray(z, dtype=float).reshape(len(y), -1) for z in Zvc]
         self.positions = np.asarray(positions, dtype=float).reshape(len(y), -1)
         self.cov_struct = cov_struct
+        self.visit = cov_struct.visit_index(self.positions)
         self.nobs, self.k_fe = self.X.shape
         self.k_re = self.Z.shape[1]
         self.k_re2 = self.k_re * (self.k_re + 1) // 2
@@ -257,7 +258,7 @@ class Engine:
                     Sxx[u] = (Xf.T @ Xf).reshape(n, p, n, p)
                     Sxy[u] = (Xf.T @ yf).reshape(n, p, n)
                     Syy[u] = yf.T @ yf
-                pos = self.positions[rep_rows]
+                pos, vis = self.positions[rep_rows], self.visit[rep_rows]
                 members = rows[sort]
                 step = max(1, _CHUNK_ELEMENTS // (n * n * max(p * p, n)))
                 for a in range(0, U, step):
@@ -267,7 +268,7 @@ class Engine:
                         _Chunk(
                             n=n,
                             weight=weight[sl],
-                            geom=self.cov_struct.geometry(pos[sl]),
+                            geom=self.cov_struct.geometry(pos[sl], vis[sl]),
                             K=self._basis(rep_rows[sl]),
                             Sxx=Sxx[sl],
                             Sxy=Sxy[sl],
@@ -284,7 +285,7 @@ class Engine:
                         _Chunk(
                             n=n,
                             weight=np.ones(len(r)),
-                            geom=self.cov_struct.geometry(self.positions[r]),
+                            geom=self.cov_struct.geometry(self.positions[r], self.visit[r]),
                             K=self._basis(r),
                             rows=r,
                             X=self.X[r],
@@ -310,10 +311,10 @@ class Engine:
         return psi + np.tril(psi, -1).T
 
     def H(self, chunk: _Chunk, lam: np.ndarray, rho: np.ndarray, order: int = 0):
-        """H (U, n, n) and, with ``order >= 1``, the correlation derivatives."""
-        cor = self.cov_struct.correlation(rho, chunk.geom, order=order)
-        H = cor[0] + np.einsum("m,muts->uts", lam, chunk.K) if self.k_lin else cor[0]
-        return (H,) + tuple(cor[1:])
+        """H (U, n, n) and, with ``order >= 1``, the residual-structure derivatives."""
+        cor = self.cov_struct.residual(rho, chunk.geom, order=order)
+        H = cor.value + np.einsum("m,muts->uts", lam, chunk.K) if self.k_lin else cor.value
+        return (H,) + tuple(cor[1 : order + 1])
 
     @staticmethod
     def _inverse(H: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -498,7 +499,7 @@ class Engine:
                 self._member_X(ch)
                 ch._Sxx_flat  # noqa: B018 (fills the cache)
             if self.k_corr == 0 and "C0" not in ch.cache:
-                ch.cache["C0"] = self.cov_struct.correlation(np.zeros(0), ch.geom)[0]
+                ch.cache["C0"] = self.cov_struct.residual(np.zeros(0), ch.geom).value
 
     def endog_stats(self, Y: np.ndarray) -> list[dict]:
         """Per-chunk contractions of ``B`` responses ``Y`` (N, B) for :meth:`profile_many`.
@@ -593,13 +594,14 @@ class Engine:
         B = lam.shape[0]
         if self.k_corr == 0:
             if "C0" not in ch.cache:
-                ch.cache["C0"] = self.cov_struct.correlation(np.zeros(0), ch.geom)[0]
-            C = np.broadcast_to(ch.cache["C0"], (B,) + ch.geom.shape)
-            dC = np.zeros((B, 0) + ch.geom.shape) if order else None
+                ch.cache["C0"] = self.cov_struct.residual(np.zeros(0), ch.geom).value
+            C0 = ch.cache["C0"]
+            C = np.broadcast_to(C0, (B,) + C0.shape)
+            dC = np.zeros((B, 0) + C0.shape) if order else None
         else:
-            parts = [self.cov_struct.correlation(r, ch.geom, order=order) for r in rho]
-            C = np.stack([c[0] for c in parts])
-            dC = np.stack([c[1] for c in parts]) if order else None
+            parts = [self.cov_struct.residual(r, ch.geom, order=order) for r in rho]
+            C = np.stack([c.value for c in parts])
+            dC = np.stack([c.d1 for c in parts]) if order else None
         H = C + np.einsum("bm,muts->buts", lam, ch.K) if self.k_lin else C.copy()
         return H, dC
 

@@ -256,7 +256,7 @@ class _LMMSpec:
 
     @property
     def transform(self) -> _Transform:
-        return _Transform(self.k_re, self.k_vc, self.engine.bounds)
+        return _Transform(self.k_re, self.k_vc, self.engine.bounds, self.engine.cov_struct)
 
     @property
     def lam(self) -> np.ndarray:
@@ -325,7 +325,7 @@ class _LMMSpec:
         return Y
 
     def _residual_corr(self, ch) -> np.ndarray:
-        return self.engine.cov_struct.correlation(self.rho, ch.geom)[0]
+        return self.engine.cov_struct.residual(self.rho, ch.geom).value
 
     def simulate_given_effects(self, Z: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Responses ``X beta + Z_i b_i + chol(sigma^2 C_i) z_i`` for given random effects
@@ -441,11 +441,12 @@ class _LMMSpec:
         for i, gcode in enumerate(group_codes):
             n = int(eng.sizes[gcode])
             rows = eng.group_rows(np.array([gcode]), n)  # (1, n)
-            geom = eng.cov_struct.geometry(eng.positions[rows])
+            cs = eng.cov_struct
+            geom = cs.geometry(eng.positions[rows], eng.visit[rows])
             if eng.k_corr:
-                C = np.stack([eng.cov_struct.correlation(r, geom)[0][0] for r in fits["rho"][idx]])
+                C = np.stack([cs.residual(r, geom).value[0] for r in fits["rho"][idx]])
             else:
-                C = np.broadcast_to(eng.cov_struct.correlation(np.zeros(0), geom)[0][0], (1, n, n))
+                C = np.broadcast_to(cs.residual(np.zeros(0), geom).value[0], (1, n, n))
             H = C + np.einsum("bm,mts->bts", lam, eng._basis(rows)[:, 0])
             r = Y[rows[0]][:, idx].T - fits["beta"][idx] @ eng.X[rows[0]].T  # (b, n)
             Hr = np.linalg.solve(H, r[..., None])[..., 0]

@@ -16,7 +16,6 @@ import numpy as np
 import pandas as pd
 import scipy.linalg
 from scipy import optimize
-from scipy.special import expit, logit
 from statsmodels.base.model import LikelihoodModel
 from statsmodels.regression import mixed_linear_model as sm_mlm
 from statsmodels.tools.sm_exceptions import ConvergenceWarning
@@ -32,13 +31,22 @@ _MISSING = ("drop", "raise", "none")
 class _Transform:
     """Maps between unconstrained optimiser coordinates and natural parameters.
 
-    ``u = (Cholesky factor of Psi (lower triangle), sqrt(vc), g(rho))`` where ``g`` is a scaled
-    logit on a bounded interval and a log on ``(0, inf)``.  Cholesky factors and square roots
-    (not their logs) keep a variance of zero at a finite point, as lme4 and statsmodels do.
+    ``u = (Cholesky factor of Psi (lower triangle), sqrt(vc), g(rho))`` where ``g`` is the
+    residual structure's own map (:meth:`CovStruct.to_optimizer`; by default a scaled logit on a
+    bounded interval and a log on ``(0, inf)``).  Cholesky factors and square roots (not their
+    logs) keep a variance of zero at a finite point, as lme4 and statsmodels do.
     """
 
-    def __init__(self, k_re: int, k_vc: int, bounds: list[tuple[float, float]]):
+    def __init__(
+        self,
+        k_re: int,
+        k_vc: int,
+        bounds: list[tuple[float, float]],
+        cov_struct: CovStruct | None = None,
+    ):
         self.k_re, self.k_vc, self.bounds = k_re, k_vc, bounds
+        # without a structure, the base class's elementwise map (Independence inherits it)
+        self.cov_struct = Independence() if cov_struct is None else cov_struct
         self.k_re2 = k_re * (k_re + 1) // 2
         self.il = np.tril_indices(k_re)
 
@@ -61,10 +69,7 @@ class _Transform:
         L[:, self.il[0], self.il[1]] = U[:, :q2]
         psi = L @ np.swapaxes(L, 1, 2)
         vc = U[:, q2 : q2 + kv] ** 2
-        t = U[:, q2 + kv :]
-        rho = np.empty_like(t)
-        for j, (lo, hi) in enumerate(self.bounds):
-            rho[:, j] = np.exp(t[:, j]) if np.isinf(hi) else lo + (hi - lo) * expit(t[:, j])
+        rho = self.cov_struct.from_optimizer(U[:, q2 + kv :], self.bounds)
         lam = np.concatenate([psi[:, self.il[0], self.il[1]], vc], axis=1)
         return lam, rho, psi, vc
 
@@ -81,12 +86,7 @@ class _Transform:
             L = np.linalg.cholesky(psi) if self.k_re else psi
         except np.linalg.LinAlgError:
             L = np.diag(np.sqrt(np.clip(np.diag(psi), 0, None)))
-        t = []
-        for r, (lo, hi) in zip(rho, self.bounds, strict=True):
-            if np.isinf(hi):
-                t.append(np.log(r))
-            else:
-                t.append(logit(np.clip((r - lo) / (hi - lo), 1e-12, 1 - 1e-12)))
+        t = self.cov_struct.to_optimizer(np.asarray(rho, dtype=float), self.bounds)
         return np.concatenate([L[self.il], np.sqrt(vc), t])
 
     def saddles_many(self, U: np.ndarray, g_lin: np.ndarray, gscale: float) -> np.ndarray:
@@ -119,14 +119,7 @@ class _Transform:
             dL = 2.0 * Gsym @ L
             out[:, :q2] = dL[:, self.il[0], self.il[1]]
         out[:, q2 : q2 + kv] = g_lin[:, q2:] * 2.0 * U[:, q2 : q2 + kv]
-        t = U[:, q2 + kv :]
-        for j, (lo, hi) in enumerate(self.bounds):
-            if np.isinf(hi):
-                d = np.exp(t[:, j])
-            else:
-                e = expit(t[:, j])
-                d = (hi - lo) * e * (1.0 - e)
-            out[:, q2 + kv + j] = g_rho[:, j] * d
+        out[:, q2 + kv :] = self.cov_struct.optimizer_chain(U[:, q2 + kv :], g_rho, self.bounds)
         return out
 
     def chain(self, u: np.ndarray, g_lin: np.ndarray, g_rho: np.ndarray) -> np.ndarray:
@@ -640,7 +633,7 @@ class MixedLM(sm_mlm.MixedLM):
         return self._engine
 
     def _transform(self) -> _Transform:
-        return _Transform(self.k_re, self.k_vc, self.engine.bounds)
+        return _Transform(self.k_re, self.k_vc, self.engine.bounds, self.cov_struct)
 
     def loglike(self, params, profile_fe=True):
         """Profiled (REML or ML) log-likelihood at covariance parameters.
