@@ -358,6 +358,24 @@ def test_default_optimizer_map_is_the_scaled_logit_and_log():
     assert_allclose(expit0, [[(lo + 1.0) / 2.0]])
 
 
+def test_default_optimizer_map_on_every_kind_of_interval():
+    """The base map only depends on the bounds it is given (any structure may inherit it)."""
+    cs = Independence()
+    bounds = [(-2.0, 3.0), (0.5, np.inf), (-np.inf, 1.0), (-np.inf, np.inf)]
+    p = np.array([0.7, 2.0, -3.0, 4.5])
+    T = cs.to_optimizer(p, bounds)
+    assert_allclose(T, [np.log(2.7 / 2.3), np.log(1.5), -np.log(4.0), 4.5], rtol=1e-14)
+    assert_allclose(cs.from_optimizer(T[None], bounds)[0], p, rtol=1e-14)
+    G = np.array([[1.0, -2.0, 0.5, 3.0]])
+    h = 1e-6
+    num = [
+        (G @ (cs.from_optimizer(T[None] + e, bounds) - cs.from_optimizer(T[None] - e, bounds)).T)
+        / (2 * h)
+        for e in h * np.eye(4)
+    ]
+    assert_allclose(cs.optimizer_chain(T[None], G, bounds)[0], np.ravel(num), rtol=1e-6)
+
+
 # --------------------------------------------------------------------------- registry
 def test_registry_keys():
     assert {
