@@ -28,6 +28,7 @@ from .covstruct import (
     Gaussian,
     Independence,
     Power,
+    make_cov_struct,
 )
 from .emmeans import CONTRAST_METHODS, EmmContrasts, EmmResults, emmeans, ref_grid
 from .inference import DDF_METHODS, DDFWarning, VarianceModel
@@ -83,6 +84,7 @@ __all__ = [
     "f_test",
     "kenward_roger",
     "kenward_roger_test",
+    "make_cov_struct",
     "mixedlm",
     "ref_grid",
     "t_test",

@@ -7,6 +7,7 @@ from numpy.testing import assert_allclose
 
 import statsmodels_lmm_ext as lmm
 
+# Hand-picked cases on orthodont's columns (a negative AR1 rho, nuggets) ...
 STRUCTS = {
     "independence": lambda: lmm.Independence(),
     "cs": lambda: lmm.CompoundSymmetry(),
@@ -23,11 +24,19 @@ RHO = {
     "exp_nugget": [2.5, 0.2],
     "gauss_nugget": [3.0, 0.15],
 }
+# ... and every other registered structure at its conformance example (orthodont carries the
+# examples' standard columns), so that a new structure is checked here without an edit.
+for _cls in dict.fromkeys(lmm.COV_STRUCTS.values()):
+    if not any(type(make()) is _cls for make in STRUCTS.values()):
+        STRUCTS[_cls.name] = _cls.example
+        RHO[_cls.name] = list(_cls.example_params)
 
 
 def orthodont():
     d = lmm.datasets.load("orthodont")
     d["jitter"] = np.random.default_rng(0).normal(size=len(d))
+    # the standard columns of CovStruct.example(): visit (already there), time, x, y
+    d["time"], d["x"], d["y"] = d["age"] / 2.0, d["age"] / 4.0, d["jitter"]
     return d.iloc[5:]  # unbalanced: the first subject loses a visit
 
 
