@@ -1,4 +1,4 @@
-"""Marginal means and multiplicity adjustments: properties that need no reference software.
+"""Marginal means: properties that need no reference software.
 
 Each test states the identity it checks; the expected values come from independent routes
 (closed forms, statsmodels' own predictions, scipy's multivariate t, brute force).
@@ -13,11 +13,9 @@ import statsmodels.api as sm
 import statsmodels.formula
 import statsmodels.formula.api as smf
 from numpy.testing import assert_allclose
-from scipy import stats
 
 import statsmodels_lmm_ext as lmm
 from statsmodels_lmm_ext.emmeans import _letters
-from statsmodels_lmm_ext.multiplicity import Family, _mvt_cdf, _mvt_factor, adjust
 
 
 @pytest.fixture(scope="module")
@@ -214,53 +212,6 @@ def test_bad_contrasts(tf):
         lmm.emmeans(object(), "A")
 
 
-# ------------------------------------------------------------------ multiplicity -----------
-
-
-def test_single_step_adjustments_closed_forms():
-    t = np.array([2.5, -1.2, 0.3, 3.1])
-    df = np.array([10.0, 10.0, 12.0, 8.0])
-    fam = [Family(rows=np.arange(4), rank=4)]
-    p = 2 * stats.t.sf(np.abs(t), df)
-    assert_allclose(adjust(t, df, fam, "bonferroni").pvalues, np.minimum(1, 4 * p))
-    assert_allclose(adjust(t, df, fam, "sidak").pvalues, 1 - (1 - p) ** 4)
-    assert_allclose(adjust(t, df, fam, "scheffe").pvalues, stats.f.sf(t**2 / 4, 4, df))
-    # Holm by brute force: step-down, monotone
-    order = np.argsort(p)
-    holm = np.maximum.accumulate(np.minimum(1, (4 - np.arange(4)) * p[order]))
-    expect = np.empty(4)
-    expect[order] = holm
-    assert_allclose(adjust(t, df, fam, "holm").pvalues, expect)
-    out = adjust(t, df, fam, "holm")
-    assert out.ci_method == "bonferroni"
-    assert_allclose(out.crit, stats.t.ppf(1 - 0.05 / 8, df))
-    # a family of one is never adjusted
-    one = adjust(t[:1], df[:1], [Family(rows=np.arange(1))], "bonferroni")
-    assert one.method == "none" and np.isclose(one.pvalues[0], p[0])
-
-
-def test_mvt_against_scipy_nonsingular():
-    """Our integration of P(max |T_i| < c) vs scipy.stats.multivariate_t (Genz-Bretz)."""
-    rng = np.random.default_rng(1)
-    a = rng.normal(size=(5, 8))
-    s = a @ a.T
-    corr = s / np.sqrt(np.outer(np.diag(s), np.diag(s)))
-    for c in (1.5, 2.5, 3.0):
-        ref = stats.multivariate_t(np.zeros(5), corr, df=7.3).cdf(
-            np.full(5, c), lower_limit=np.full(5, -c), maxpts=2_000_000, random_state=0
-        )
-        assert_allclose(_mvt_cdf(c, _mvt_factor(corr), 7.3), ref, atol=5e-5)
-
-
-def test_mvt_single_estimate_is_t():
-    fam = [Family(rows=np.arange(1), corr=np.ones((1, 1)))]
-    assert adjust([2.0], [9.0], fam, "mvt").method == "none"
-    # one dimension: only the chi-square variable is integrated (by QMC, error ~1e-6)
-    assert_allclose(
-        _mvt_cdf(2.0, _mvt_factor(np.ones((1, 1))), 9.0), 1 - 2 * stats.t.sf(2, 9), atol=1e-5
-    )
-
-
 @pytest.mark.parametrize("seed", range(20))
 def test_letters_are_a_valid_display(seed):
     """Two means share a letter iff they are not significantly different (Piepho 2004)."""
@@ -295,19 +246,6 @@ def _design(res, grid):
     from patsy import dmatrix
 
     return dmatrix(res.model.data.model_spec, grid)
-
-
-@pytest.mark.parametrize("lo, hi", [(40.0, 60.0), (5.0, 500.0), (2000.0, 2e5)])
-def test_tukey_critical_values_for_many_df(lo, hi):
-    """The interpolated Tukey quantiles equal scipy's exact ones (1e-9) on rows with many
-    distinct df, including df beyond scipy's infinite-df switch at 1e5."""
-    from statsmodels_lmm_ext.multiplicity import _tukey_crits
-
-    df = np.geomspace(lo, hi, 15)
-    got = _tukey_crits(0.95, 6, df)
-    idx = [0, 4, 9, 14]
-    exact = stats.studentized_range.ppf(0.95, 6, df[idx]) / np.sqrt(2)
-    assert_allclose(got[idx], exact, rtol=1e-9)
 
 
 def test_means_do_not_depend_on_the_coding(tf):
