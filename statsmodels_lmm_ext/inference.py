@@ -587,7 +587,7 @@ def anova(results, ddf: str = "satterthwaite", information: str | None = None):
     """
     import pandas as pd
 
-    from ._design import type3_contrasts
+    from ._formula import type3_contrasts
 
     inf = _Inference(results, ddf, information)
     rows = {}
