@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from patsy import DesignInfo
 
-from .._design import type3_contrasts
+from .._formula import type3_contrasts
 from .._warnings import DDFWarning
 from .ddf import DDF_METHODS, check_ddf
 from .tests import ContrastTest, TestResult, f_pvalue

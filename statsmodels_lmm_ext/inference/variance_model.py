@@ -4,7 +4,8 @@ Inference works on the *natural* covariance parameters ``theta`` as SAS PROC MIX
 them: the distinct elements of ``G`` (lower triangle), the variance components, ``sigma^2`` and
 the residual structure's parameters.  :class:`VarianceModel` answers, for any fitted model
 (ours, or a plain statsmodels ``MixedLMResults`` adapted by
-:func:`statsmodels_lmm_ext.adapters.as_fitted`), the sums over groups of Kenward and Roger (1997) and the information matrix of ``theta``.
+:func:`statsmodels_lmm_ext.adapters.as_fitted`), the sums over groups of Kenward and Roger
+(1997) and the information matrix of ``theta``.
 
 References
 ----------
