@@ -7,8 +7,6 @@ statsmodels; a ``cov_struct`` adds a within-group residual correlation.
 
 from __future__ import annotations
 
-import ast
-import builtins
 import warnings
 from collections.abc import Mapping, Sequence
 
@@ -20,6 +18,7 @@ from statsmodels.regression import mixed_linear_model as sm_mlm
 from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
 from ._engine import Engine, EngineError
+from ._formula import check_columns, formula_names
 from .covstruct import CovStruct, Independence
 from .optimize import GTOL, METHODS, gradient_scale, minimize_chain
 from .params import CovParams
@@ -54,43 +53,6 @@ def _check_cov_struct(cov_struct) -> CovStruct:
             f"not {type(cov_struct).__name__}"
         )
     return cov_struct
-
-
-def _formula_names(formula: str) -> set[str]:
-    """Variable names a formula (or one side of it) refers to."""
-    names: set[str] = set()
-    for side in formula.replace("~", "+").split("+"):
-        for piece in side.replace("*", "+").replace(":", "+").replace("/", "+").split("+"):
-            piece = piece.strip()
-            if not piece or piece in ("0", "1", "-1", "- 1"):
-                continue
-            piece = piece.lstrip("-").strip()
-            try:
-                tree = ast.parse(piece, mode="eval")
-            except SyntaxError:
-                continue
-            for node in ast.walk(tree):
-                if isinstance(node, ast.Name):
-                    names.add(node.id)
-    return names
-
-
-def _check_columns(data: pd.DataFrame, needed: Mapping[str, Sequence[str]]) -> None:
-    """Raise if a referenced name is neither a column nor something patsy can evaluate."""
-    known = set(map(str, data.columns))
-    patsy_names = {"C", "I", "Q", "np", "center", "standardize", "scale", "bs", "cr", "cc", "te"}
-    patsy_names |= {"Treatment", "Sum", "Diff", "Helmert", "Poly", "log", "exp", "sqrt"}
-    for where, names in needed.items():
-        missing = [
-            n
-            for n in names
-            if n not in known and n not in patsy_names and not hasattr(builtins, n)
-        ]
-        if missing:
-            raise ValueError(
-                f"unknown column(s) {', '.join(repr(m) for m in missing)} in {where}; "
-                f"the data has columns {sorted(known)}"
-            )
 
 
 class MixedLM(sm_mlm.MixedLM):
@@ -362,7 +324,7 @@ class MixedLM(sm_mlm.MixedLM):
             groups = np.zeros(len(data), dtype=int)
             group_name = "Group"
         elif isinstance(groups, str):
-            _check_columns(data, {"groups": [groups]})
+            check_columns(data, {"groups": [groups]})
             group_name = groups
             groups = data[groups].to_numpy()
         else:
@@ -371,12 +333,12 @@ class MixedLM(sm_mlm.MixedLM):
             if len(groups) != len(data):
                 raise ValueError(f"groups has {len(groups)} values but data has {len(data)} rows")
         pos_cols = cov_struct.position_columns
-        needed = {"formula": sorted(_formula_names(formula)), "cov_struct": pos_cols}
+        needed = {"formula": sorted(formula_names(formula)), "cov_struct": pos_cols}
         if re_formula is not None:
-            needed["re_formula"] = sorted(_formula_names(re_formula))
+            needed["re_formula"] = sorted(formula_names(re_formula))
         for k, f in (vc_formula or {}).items():
-            needed[f"vc_formula[{k!r}]"] = sorted(_formula_names(f))
-        _check_columns(data, needed)
+            needed[f"vc_formula[{k!r}]"] = sorted(formula_names(f))
+        check_columns(data, needed)
         used = sorted({c for names in needed.values() for c in names if c in data.columns})
         na = data[used].isna().to_numpy() | pd.isna(groups)[:, None]
         if na.any():

@@ -1,4 +1,4 @@
-"""Kenward-Roger against SAS PROC MIXED (../shared/reference/sas_fev_kr.csv).
+"""Kenward-Roger against SAS PROC MIXED (tests/results/sas_fev_kr.csv).
 
 SAS's ddfm=kr uses the observed information (information="observed").  Tolerances: estimate
 rtol 1e-5, SE and df rtol 1e-4 (the issue's).  For CS, SAS parameterises the structure
@@ -13,8 +13,6 @@ import pytest
 from numpy.testing import assert_allclose
 
 from tests.test_sas_reference import SAS_CSV, fit
-
-pytestmark = pytest.mark.skipif(not SAS_CSV.exists(), reason="shared/reference not present")
 
 
 def rows():
