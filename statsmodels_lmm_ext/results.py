@@ -311,6 +311,7 @@ class MixedLMResults(sm_mlm.MixedLMResults):
         See :func:`statsmodels_lmm_ext.simulate` (``use_random_effects=True`` conditions on
         the predicted random effects).
         """
+        # bootstrap sits above results (it adapts any results object): import at call time
         from .bootstrap import simulate
 
         return simulate(self, nsim, seed=seed, use_random_effects=use_random_effects)
@@ -320,6 +321,7 @@ class MixedLMResults(sm_mlm.MixedLMResults):
 
         See :func:`statsmodels_lmm_ext.refit`.
         """
+        # bootstrap sits above results (it adapts any results object): import at call time
         from .bootstrap import refit
 
         return refit(self, endog, reml=reml)
