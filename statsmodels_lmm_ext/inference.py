@@ -356,53 +356,31 @@ def resolve_information(ddf: str, information: str | None) -> str:
     return information
 
 
-def _unwrap(results):
-    return getattr(results, "_results", results)
+def _fitted(results):
+    """The adapter's view of ``results`` (:func:`statsmodels_lmm_ext.adapters.as_fitted`).
+
+    A function-level import: ``adapters`` sits above this module (it imports
+    :class:`VarianceModel` from here and builds our model, whose results import this module),
+    so a module-level import would be a cycle.  It goes away when the public wrappers below move
+    above ``adapters`` (``inference/api.py``, DESIGN.md section 7).
+    """
+    from .adapters import as_fitted
+
+    return as_fitted(results)
 
 
-def _statsmodels_variance_model(res) -> VarianceModel:
-    """Adapt a plain statsmodels MixedLMResults (independent residuals) to a VarianceModel."""
-    import pandas as pd
+def __getattr__(name: str):
+    # Temporary: emmeans.py (being split into a package in parallel) still imports ``_unwrap``
+    # from this module; it now lives in ``adapters`` alone.  Remove once emmeans uses as_fitted.
+    if name == "_unwrap":
+        from .adapters import _unwrap
 
-    from .covstruct import Independence
-    from .model import _pad_vc
-
-    m = res.model
-    cached = getattr(res, "_lmm_variance_model", None)
-    if cached is not None:
-        return cached
-    codes, labels = pd.factorize(np.asarray(m.groups), sort=True)
-    Z = m.exog_re if m.k_re else np.zeros((m.nobs, 0))
-    Zvc = _pad_vc(m.exog_vc, m.row_indices, list(labels), m.nobs)
-    eng = Engine(m.endog, m.exog, codes, Z, Zvc, np.zeros((m.nobs, 0)), Independence())
-    names = list(m.data.exog_re_names_full) if m.k_re else []
-    spec = CovParams(m.k_re, m.k_vc, Independence(), eng.max_group_size, names, m.exog_vc.names)
-    vm = VarianceModel(
-        eng,
-        spec,
-        np.asarray(res.fe_params),
-        np.asarray(res.cov_re),
-        np.asarray(res.vcomp),
-        res.scale,
-        np.zeros(0),
-        res.reml,
-    )
-    res._lmm_variance_model = vm
-    return vm
+        return _unwrap
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _variance_model_of(results) -> VarianceModel:
-    from statsmodels.regression.mixed_linear_model import MixedLMResults as SMResults
-
-    res = _unwrap(results)
-    if hasattr(res, "variance_model"):
-        return res.variance_model
-    if isinstance(res, SMResults):
-        return _statsmodels_variance_model(res)
-    raise TypeError(
-        f"expected a MixedLM results object (statsmodels_lmm_ext or statsmodels), "
-        f"got {type(res).__name__}"
-    )
+    return _fitted(results).variance_model
 
 
 def variance_model(results) -> VarianceModel:
@@ -411,7 +389,7 @@ def variance_model(results) -> VarianceModel:
 
 
 def _fe_names(results) -> list[str]:
-    return list(_unwrap(results).model.exog_names)
+    return _fitted(results).fe_names
 
 
 def _parse_L(results, r_matrix):
@@ -589,7 +567,7 @@ def anova(results, ddf: str = "satterthwaite", information: str | None = None):
 
     inf = _Inference(results, ddf, information)
     rows = {}
-    for term, L in type3_contrasts(_unwrap(results).model).items():
+    for term, L in type3_contrasts(_fitted(results).model).items():
         out = inf.f(L, np.zeros(L.shape[0]))
         p = _f_pvalue(out["F"], out["df_num"], out["df_denom"])
         rows[term] = [out["df_num"], out["df_denom"], out["F"], p]
@@ -699,15 +677,13 @@ def kenward_roger_test(large, small, information: str | None = None) -> KRTestRe
     ``small`` may be a fitted model with the same data or an ``L`` matrix.  ML fits are refused
     (Kenward-Roger is defined for REML): refit with ``reml=True``.
     """
-    big = _unwrap(large)
+    big = _fitted(large)
     if isinstance(small, np.ndarray | list):
-        L = _check_L(small, big.model.k_fe)
+        L = _check_L(small, big.k_fe)
     else:
-        sm = _unwrap(small)
-        if sm.model.nobs != big.model.nobs:
-            raise ValueError(
-                f"the models use different data ({big.model.nobs} vs {sm.model.nobs} rows)"
-            )
-        L = restriction_matrix(np.asarray(big.model.exog), np.asarray(sm.model.exog))
+        sm = _fitted(small)
+        if sm.nobs != big.nobs:
+            raise ValueError(f"the models use different data ({big.nobs} vs {sm.nobs} rows)")
+        L = restriction_matrix(big.exog, sm.exog)
     inf = _Inference(large, "kenward-roger", information)
     return KRTestResult(inf.f(L, np.zeros(L.shape[0])), inf.information)
