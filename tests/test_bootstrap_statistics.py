@@ -56,6 +56,8 @@ def test_callable_statistic_equals_the_named_one(sleep):
         return refits.beta
 
     named = parametric_bootstrap(res, "fixed_effects", nsim=30, seed=3)
+    by_class = parametric_bootstrap(res, STATISTICS["fixed_effects"], nsim=30, seed=3)
+    assert np.array_equal(by_class.replicates, named.replicates)
     fun = parametric_bootstrap(res, beta, nsim=30, seed=3)
     assert fun.statistic == "callable" and fun.names is None
     assert np.array_equal(fun.replicates, named.replicates)
@@ -125,6 +127,10 @@ def test_failed_replicates_are_counted(sleep):
     assert boot.nsim_ok == 16 and boot.replicates.shape == (16,)
     ok = parametric_bootstrap(res, lambda r: r.beta[:, 1], nsim=20, seed=4)
     assert np.array_equal(boot.replicates, np.delete(ok.replicates, [0, 5, 10, 15]))
+    assert boot.notes == ["failed replicates: the statistic is not finite (4x)"]
+    with pytest.warns(lmm.BootstrapWarning, match="1 of 1"):
+        none = parametric_bootstrap(res, lambda r: r.beta[:, 1] * np.nan, nsim=1, seed=4)
+    assert none.nsim_ok == 0 and none.summary_frame()["std"].isna().all()
 
 
 def test_same_numbers_in_worker_processes(sleep):

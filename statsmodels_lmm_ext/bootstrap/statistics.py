@@ -180,7 +180,9 @@ class RefitStatistic(BootstrapStatistic):
         finite = np.isfinite(values.reshape(len(values), -1)).all(axis=1)
         ok = fits["converged"] & finite
         values[~ok] = np.nan
-        return {"values": values, "ok": ok, "messages": fits["messages"]}
+        bad_value = fits["converged"] & ~finite
+        messages = fits["messages"] + ["the statistic is not finite"] * int(bad_value.sum())
+        return {"values": values, "ok": ok, "messages": messages}
 
 
 class FixedEffects(RefitStatistic, name="fixed_effects"):
@@ -272,12 +274,17 @@ class BootstrapResult:
 
     def summary_frame(self, alpha: float = 0.05) -> pd.DataFrame:
         """Observed value, bootstrap mean, SD and percentile interval per component."""
-        flat = self.replicates.reshape(self.nsim_ok, -1)
+        flat = self.replicates.reshape(self.nsim_ok, int(np.prod(self.replicates.shape[1:])))
         k = flat.shape[1]
         obs = np.full(k, np.nan) if self.observed is None else np.ravel(self.observed)
-        lo, hi = np.quantile(flat, [alpha / 2, 1 - alpha / 2], axis=0)
-        cols = {"observed": obs, "mean": flat.mean(axis=0), "std": flat.std(axis=0, ddof=1)}
-        cols.update({f"[{alpha / 2:g}": lo, f"{1 - alpha / 2:g}]": hi})
+        cols = {"observed": obs}
+        lo, hi = f"[{alpha / 2:g}", f"{1 - alpha / 2:g}]"
+        if self.nsim_ok > 1:
+            q = np.quantile(flat, [alpha / 2, 1 - alpha / 2], axis=0)
+            cols.update({"mean": flat.mean(axis=0), "std": flat.std(axis=0, ddof=1)})
+            cols.update({lo: q[0], hi: q[1]})
+        else:  # too few successful replicates for a spread
+            cols.update(dict.fromkeys(("mean", "std", lo, hi), np.full(k, np.nan)))
         index = self.names if self.names is not None and len(self.names) == k else range(k)
         return pd.DataFrame(cols, index=index)
 
@@ -313,12 +320,13 @@ def parametric_bootstrap(
     ----------
     results : fitted model
         Ours, a statsmodels MixedLM result or a statsmodels OLS result.
-    statistic : str or callable
+    statistic : str, BootstrapStatistic subclass or callable
         A name of :data:`STATISTICS` (``"fixed_effects"``, ``"covariance_parameters"``,
-        ``"lrt"``, ``"prediction_error"``), with its ``options`` (``"lrt"`` needs
-        ``large=``; ``"prediction_error"`` needs ``exog_new=``), or a callable
-        ``statistic(refits)`` receiving the :class:`Refits` of a batch of replicates and
-        returning an array with one value (or row) per replicate first.
+        ``"lrt"``, ``"prediction_error"``) or a :class:`BootstrapStatistic` subclass, with its
+        ``options`` (``"lrt"`` needs ``large=``; ``"prediction_error"`` needs
+        ``exog_new=``), or a callable ``statistic(refits)`` receiving the :class:`Refits` of
+        a batch of replicates and returning an array with one value (or row) per replicate
+        first.
     nsim, seed, n_jobs, progress
         As for :func:`~statsmodels_lmm_ext.bootstrap.pb_lrt`.
     **options
@@ -354,7 +362,10 @@ def parametric_bootstrap(
 
 
 def _statistic(results, statistic, options: dict) -> BootstrapStatistic:
-    """The statistic object: a registered one by name, or a callable of the refits."""
+    """The statistic object: a registered one by name, a statistic class, or a callable of
+    the refits."""
+    if isinstance(statistic, type) and issubclass(statistic, BootstrapStatistic):
+        return statistic(results, **options)
     if callable(statistic):
         if options:
             raise TypeError(f"unexpected option(s) for a callable statistic: {sorted(options)}")
