@@ -10,11 +10,13 @@ Import it alongside ``statsmodels.formula.api``::
 from . import datasets
 from .bootstrap import (
     BootstrapPrediction,
+    BootstrapResult,
     BootstrapWarning,
     LRTResult,
     PBTestResult,
     bootstrap_predict,
     lrt,
+    parametric_bootstrap,
     pb_lrt,
     refit,
     simulate,
@@ -50,11 +52,13 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BootstrapPrediction",
+    "BootstrapResult",
     "BootstrapWarning",
     "LRTResult",
     "PBTestResult",
     "bootstrap_predict",
     "lrt",
+    "parametric_bootstrap",
     "pb_lrt",
     "refit",
     "simulate",

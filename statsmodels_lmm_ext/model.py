@@ -55,6 +55,25 @@ def _check_cov_struct(cov_struct) -> CovStruct:
     return cov_struct
 
 
+def _handle_missing(data: pd.DataFrame, groups, used, missing: str, group_name):
+    """Drop the rows with a missing value in a used column (``missing="drop"``) or raise an
+    error naming the columns and the first row."""
+    na = data[used].isna().to_numpy() | pd.isna(groups)[:, None]
+    if not na.any():
+        return data, groups
+    if missing == "drop":
+        keep = ~na.any(axis=1)
+        return data.loc[keep], groups[keep]
+    cols = [c for c, bad in zip(used, na.any(axis=0), strict=True) if bad]
+    if pd.isna(groups).any():
+        cols.append(f"groups ({group_name or 'array'})")
+    first = int(np.flatnonzero(na.any(axis=1))[0])
+    raise ValueError(
+        f"missing values in column(s) {', '.join(repr(c) for c in cols)} "
+        f"(first at row {data.index[first]!r}); pass missing='drop' to drop those rows"
+    )
+
+
 class MixedLM(sm_mlm.MixedLM):
     """Linear mixed model with random effects and a residual correlation structure.
 
@@ -340,22 +359,7 @@ class MixedLM(sm_mlm.MixedLM):
             needed[f"vc_formula[{k!r}]"] = sorted(formula_names(f))
         check_columns(data, needed)
         used = sorted({c for names in needed.values() for c in names if c in data.columns})
-        na = data[used].isna().to_numpy() | pd.isna(groups)[:, None]
-        if na.any():
-            if missing == "drop":
-                keep = ~na.any(axis=1)
-                data = data.loc[keep]
-                groups = groups[keep]
-            else:
-                cols = [c for c, bad in zip(used, na.any(axis=0), strict=True) if bad]
-                if pd.isna(groups).any():
-                    cols.append(f"groups ({group_name or 'array'})")
-                first = int(np.flatnonzero(na.any(axis=1))[0])
-                raise ValueError(
-                    f"missing values in column(s) {', '.join(repr(c) for c in cols)} "
-                    f"(first at row {data.index[first]!r}); pass missing='drop' to drop "
-                    f"those rows"
-                )
+        data, groups = _handle_missing(data, groups, used, missing, group_name)
         if not data.index.is_unique:
             data = data.reset_index(drop=True)
         for c in pos_cols:

@@ -311,8 +311,9 @@ class MixedLMResults(sm_mlm.MixedLMResults):
         See :func:`statsmodels_lmm_ext.simulate` (``use_random_effects=True`` conditions on
         the predicted random effects).
         """
-        # bootstrap sits above results (it adapts any results object): import at call time
-        from .bootstrap import simulate
+        # bootstrap sits above results (it adapts results objects): a module-level import
+        # would be a cycle
+        from .bootstrap.responses import simulate
 
         return simulate(self, nsim, seed=seed, use_random_effects=use_random_effects)
 
@@ -321,8 +322,9 @@ class MixedLMResults(sm_mlm.MixedLMResults):
 
         See :func:`statsmodels_lmm_ext.refit`.
         """
-        # bootstrap sits above results (it adapts any results object): import at call time
-        from .bootstrap import refit
+        # bootstrap sits above results (it adapts results objects): a module-level import
+        # would be a cycle
+        from .bootstrap.responses import refit
 
         return refit(self, endog, reml=reml)
 

@@ -1,4 +1,5 @@
-"""Likelihood-ratio and parametric-bootstrap tests against R (lme4, nlme, pbkrtest).
+"""Parametric-bootstrap likelihood-ratio tests (``lmm.bootstrap.pb``) against R (pbkrtest,
+lme4, RLRsim), closed forms and calibration under the null.
 
 Reference values: tests/results/lrt_bootstrap.json, written by tests/results/lrt_bootstrap.R
 (R 4.2.2, lme4 1.1.31, nlme 3.1.162, pbkrtest 0.5.2).  Bootstrap p-values are compared within
@@ -15,185 +16,10 @@ from numpy.testing import assert_allclose
 from scipy import stats
 
 import statsmodels_lmm_ext as lmm
-from statsmodels_lmm_ext import bootstrap as bs
+from statsmodels_lmm_ext.bootstrap import pb as pb_module
+from statsmodels_lmm_ext.bootstrap import simulation
 
-from .conftest import load_reference
-
-REF = load_reference("lrt_bootstrap.json")["cases"]
-
-
-def _data(case: str) -> pd.DataFrame:
-    if case.startswith("oneway"):
-        return lmm.datasets.load("oneway")
-    if case.startswith("sleep"):
-        return lmm.datasets.load("sleepstudy")
-    d = lmm.datasets.load("fev_data")  # R: rows with non-missing FEV1
-    return d[d["FEV1"].notna()].reset_index(drop=True)
-
-
-def _fit(spec: dict, data: pd.DataFrame):
-    """The Python model described by a JSON ``python`` spec (kind ols / mixedlm / gls)."""
-    if spec["kind"] == "ols":
-        return smf.ols(spec["formula"], data).fit()
-    cs = lmm.AR1(time=spec["structure"]["time"]) if spec["structure"] else None
-    re = spec["re_formula"] if spec["kind"] == "mixedlm" else "0"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # boundary notes are irrelevant here
-        return lmm.mixedlm(
-            spec["formula"], data, groups=spec["groups"], re_formula=re, cov_struct=cs
-        ).fit(reml=spec["reml"])
-
-
-def _cases():
-    out = []
-    for name, c in REF.items():
-        out.append((name, c))
-        if "reml" in c:
-            out.append((f"{name}-reml", c["reml"]))
-    return out
-
-
-CASES = _cases()
-
-
-@pytest.fixture(scope="module")
-def fits():
-    cache = {}
-    for name, c in CASES:
-        d = _data(name)
-        cache[name] = (_fit(c["python"]["small"], d), _fit(c["python"]["large"], d))
-    return cache
-
-
-@pytest.mark.parametrize("name,ref", CASES, ids=[c[0] for c in CASES])
-def test_lrt_matches_r(fits, name, ref):
-    small, large = fits[name]
-    t = lmm.bootstrap.lrt(small, large)
-    # R: 2 (logLik(large) - logLik(small)) from lme4 / nlme / lm on the same models
-    assert_allclose(t.llf_small, ref["llf_small"], rtol=0, atol=1e-6)
-    assert_allclose(t.llf_large, ref["llf_large"], rtol=0, atol=1e-6)
-    assert_allclose(t.lrt, ref["lrt"], rtol=0, atol=1e-6)
-    assert t.df == ref["df"]
-    assert_allclose(t.pvalue, ref["p_chi2"], rtol=1e-5)
-    assert t.method == ("REML" if name.endswith("reml") else "ML")
-    frame = t.summary_frame()
-    assert list(frame.index) == ["small", "large"]
-    assert list(frame["npar"]) == [ref["df_small"], ref["df_large"]]
-    # AIC and BIC as R's AIC()/BIC() (nlme's REML BIC uses N - p observations)
-    assert_allclose(frame["AIC"], [ref["aic_small"], ref["aic_large"]], atol=1e-5)
-    if "bic_small" in ref:
-        assert_allclose(frame["BIC"], [ref["bic_small"], ref["bic_large"]], atol=1e-5)
-    mix = ref.get("p_mixture", ref.get("p_mixture_chi1_chi2"))
-    if mix is None:
-        assert np.isnan(t.pvalue_mixture)  # correlation / fixed-effect tests: not on a boundary
-    else:
-        assert_allclose(t.pvalue_mixture, mix, rtol=1e-5)
-
-
-def test_lrt_order_and_r_anova_table(fits):
-    small, large = fits["sleep_fixed"]
-    a = lmm.bootstrap.lrt(small, large)
-    b = lmm.bootstrap.lrt(large, small)  # like anova(), either order
-    assert a.lrt == b.lrt
-    r = REF["sleep_fixed"]["anova"]  # lme4's anova(sf0, sf1)
-    frame = a.summary_frame()
-    assert_allclose(frame["deviance"], r["deviance"], atol=1e-5)
-    assert_allclose(frame["llf"], r["logLik"], atol=1e-6)
-    assert_allclose(frame["chi2"].iloc[1], r["Chisq"][1], atol=1e-6)
-    assert_allclose(frame["Pr(>chi2)"].iloc[1], r["Pr(>Chisq)"][1], rtol=1e-5)
-    text = str(a)
-    assert "Likelihood-ratio test (ML)" in text and "Reaction ~ Days" in text
-
-
-def test_reml_fits_with_different_fixed_effects_are_refitted_by_ml():
-    d = _data("sleep_fixed")
-    small = lmm.mixedlm("Reaction ~ 1", d, groups="Subject").fit()
-    large = lmm.mixedlm("Reaction ~ Days", d, groups="Subject").fit()
-    t = lmm.bootstrap.lrt(small, large)
-    assert t.method == "ML"
-    assert any("refitted by ML" in n for n in t.notes)
-    assert_allclose(t.lrt, REF["sleep_fixed"]["lrt"], atol=1e-6)
-    # the user's REML fits and models are untouched
-    assert small.method == "REML" and small.model.reml and large.model.reml
-    # forcing ML for a variance-component test refits the REML fits as well
-    t2 = lmm.bootstrap.lrt(*_reml_oneway(), reml=False)
-    assert t2.method == "ML"
-    assert_allclose(t2.lrt, REF["oneway_re"]["lrt"], atol=1e-6)
-    with pytest.raises(ValueError, match="same fixed effects"):
-        lmm.bootstrap.lrt(small, large, reml=True)
-
-
-def _reml_oneway():
-    d = _data("oneway")
-    return smf.ols("y ~ 1", d).fit(), lmm.mixedlm("y ~ 1", d, groups="group").fit()
-
-
-def test_statsmodels_mixedlm_inputs():
-    d = _data("sleep_slope")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        s_sm = smf.mixedlm("Reaction ~ Days", d, groups="Subject").fit(reml=False)
-    large = lmm.mixedlm("Reaction ~ Days", d, groups="Subject", re_formula="~Days").fit(reml=False)
-    t = lmm.bootstrap.lrt(s_sm, large)
-    # statsmodels' own optimiser stops within ~1e-7 of the maximum
-    assert_allclose(t.lrt, REF["sleep_slope"]["lrt"], atol=1e-5)
-    assert_allclose(t.pvalue_mixture, REF["sleep_slope"]["p_mixture_chi1_chi2"], rtol=1e-4)
-    # statsmodels REML fits with different fixed effects are refitted (by our engine) by ML
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        s0 = smf.mixedlm("Reaction ~ 1", d, groups="Subject").fit()
-        s1 = smf.mixedlm("Reaction ~ Days", d, groups="Subject").fit()
-    t = lmm.bootstrap.lrt(s0, s1)
-    assert t.method == "ML"
-    assert_allclose(t.lrt, REF["sleep_fixed"]["lrt"], atol=1e-6)
-
-
-# ------------------------------------------------------------------------------ bad input
-
-
-def test_bad_input_messages():
-    d = _data("sleep_fixed")
-    large = lmm.mixedlm("Reaction ~ Days", d, groups="Subject").fit(reml=False)
-    small = lmm.mixedlm("Reaction ~ 1", d, groups="Subject").fit(reml=False)
-    with pytest.raises(ValueError, match="different data: 179 rows"):
-        lmm.bootstrap.lrt(smf.ols("Reaction ~ 1", d.iloc[1:]).fit(), large)
-    d2 = d.assign(Reaction=d["Reaction"] + 1.0)
-    with pytest.raises(ValueError, match="different responses"):
-        lmm.bootstrap.lrt(smf.ols("Reaction ~ 1", d2).fit(), large)
-    d3 = d.assign(noise=np.arange(len(d)) % 7)
-    with pytest.raises(ValueError, match="fixed effects are not in the column space"):
-        lmm.bootstrap.lrt(smf.ols("Reaction ~ noise", d3).fit(), large)
-    other = lmm.mixedlm("Reaction ~ 1", d.assign(g=np.arange(180) % 3), groups="g")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # its group variance is 0: irrelevant here
-        other = other.fit(reml=False)
-    with pytest.raises(ValueError, match="group the rows differently"):
-        lmm.bootstrap.lrt(other, large)
-    with pytest.raises(ValueError, match="same number|small model needs fewer"):
-        lmm.bootstrap.lrt(large, large)
-    with pytest.raises(ValueError, match="swap"):
-        lmm.bootstrap.pb_lrt(small, large, nsim=10)
-    for nsim in (0, -5, 2.5, True):
-        with pytest.raises(ValueError, match="nsim must be a positive integer"):
-            lmm.bootstrap.pb_lrt(large, small, nsim=nsim)
-    with pytest.raises(TypeError, match="statsmodels OLS result; got"):
-        lmm.bootstrap.lrt("model", large)
-    with pytest.raises(ValueError, match="large model is an OLS fit"):
-        lmm.bootstrap.lrt(small, smf.ols("Reaction ~ Days + I(Days**2)", d).fit())
-    with pytest.raises(TypeError, match="seed must be"):
-        lmm.bootstrap.pb_lrt(large, small, nsim=5, seed="x")
-
-
-def test_not_nested_residual_structures():
-    d = _data("fev_ar1_vs_indep")
-    f = "FEV1 ~ ARMCD + AVISIT"
-    cs = lmm.mixedlm(f, d, groups="USUBJID", re_formula="0", cov_struct=lmm.CompoundSymmetry())
-    ar = lmm.mixedlm(
-        f, d, groups="USUBJID", re_formula="1", cov_struct=lmm.AR1(time="VISITN")
-    ).fit(reml=False)
-    with pytest.raises(ValueError, match="not a special case"):
-        lmm.bootstrap.lrt(cs.fit(reml=False), ar)
-
+from ._lrt_cases import REF, _data, _reml_oneway
 
 # ------------------------------------------------------------- moment approximations
 
@@ -211,7 +37,7 @@ def test_bartlett_gamma_formulas_match_pbkrtest(name, key):
     p-values out; the samples themselves are not in the JSON)."""
     ref = REF[name]["pb"] if key is None else REF[name]["pb"][key]
     mean, var = ref["ref_mean_pos"], ref["ref_var_pos"]
-    out = bs._moment_pvalues(REF[name]["lrt"], REF[name]["df"], mean, var)
+    out = pb_module.moment_pvalues(REF[name]["lrt"], REF[name]["df"], mean, var)
     assert_allclose(out["bartlett"], ref["bartlett_stat"], rtol=1e-10)
     # pbkrtest reports 1 - pchisq(...) and 1 - pgamma(...): 0 below ~1e-16 (sleep_fixed)
     assert_allclose(out["p_bartlett"], ref["p_bartlett"], rtol=1e-8, atol=1e-15)
@@ -221,8 +47,8 @@ def test_bartlett_gamma_formulas_match_pbkrtest(name, key):
 def test_bartlett_gamma_use_positive_reference_values_only():
     ref = np.array([0.0, 0.0, -1e-3, 0.5, 1.0, 2.5, 4.0])
     pos = ref[ref > 0]
-    out = bs._gamma_bartlett(3.0, 1, ref)
-    exp = bs._moment_pvalues(3.0, 1, pos.mean(), pos.var(ddof=1))
+    out = pb_module.gamma_bartlett(3.0, 1, ref)
+    exp = pb_module.moment_pvalues(3.0, 1, pos.mean(), pos.var(ddof=1))
     assert out == exp
 
 
@@ -339,7 +165,7 @@ def test_failed_refits_are_counted(monkeypatch):
     small = smf.ols("y ~ 1", d).fit()
     large = lmm.mixedlm("y ~ 1", d, groups="group").fit(reml=False)
     ok = lmm.bootstrap.pb_lrt(large, small, nsim=40, seed=3)
-    real = bs._bfgs_many
+    real = simulation.bfgs_many
 
     def flaky_bfgs(fg, U0, gscale, gtol, maxiter=200, Hinv0=None):
         U, f, conv = real(fg, U0, gscale, gtol, maxiter, Hinv0)
@@ -354,13 +180,13 @@ def test_failed_refits_are_counted(monkeypatch):
             raise np.linalg.LinAlgError("boom")
         return u0, 0.0, False  # "did not converge"
 
-    monkeypatch.setattr(bs, "_bfgs_many", flaky_bfgs)
-    monkeypatch.setattr(bs, "_fit_one", fallback)
+    monkeypatch.setattr(simulation, "bfgs_many", flaky_bfgs)
+    monkeypatch.setattr(simulation, "fit_one", fallback)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         pb = lmm.bootstrap.pb_lrt(large, small, nsim=40, seed=3)
     # one warning for the call, not one per replicate
-    assert [w.category for w in caught] == [bs.BootstrapWarning]
+    assert [w.category for w in caught] == [lmm.bootstrap.BootstrapWarning]
     assert "10 of 40 bootstrap replicates failed" in str(caught[0].message)
     failed = np.arange(0, 40, 4)
     assert pb.nsim_failed == len(failed) and pb.nsim_ok == 30
@@ -389,3 +215,65 @@ def test_oneway_reml_pb_agrees_with_exact_rlrt():
     p_r = ref["exactRLRT"]["p_value"]
     se_r = np.sqrt(p_r * (1 - p_r) / ref["exactRLRT"]["nsim"])
     assert abs(pb.pvalue - p_r) <= 4 * np.hypot(se, se_r)
+
+
+def test_pb_replicates_equal_full_refits_of_simulated_data():
+    """Replicate j of pb_lrt is simulate(small, nsim, seed)[:, j], refitted by both models."""
+    d = lmm.datasets.load("orthodont")
+    kw = dict(groups="Subject", cov_struct=lmm.AR1(time="visit"))
+    small = lmm.mixedlm("distance ~ age + Sex", d, **kw).fit(reml=False)
+    large = lmm.mixedlm("distance ~ age * Sex", d, **kw).fit(reml=False)
+    pb = lmm.bootstrap.pb_lrt(large, small, nsim=6, seed=9)
+    Y = small.simulate(nsim=6, seed=9)
+    for j in (0, 4):
+        dj = d.assign(distance=Y[:, j])
+        l0 = lmm.mixedlm("distance ~ age + Sex", dj, **kw).fit(reml=False).llf
+        l1 = lmm.mixedlm("distance ~ age * Sex", dj, **kw).fit(reml=False).llf
+        assert_allclose(pb.ref_distribution[j], 2 * (l1 - l0), rtol=1e-7, atol=1e-7)
+
+
+@pytest.mark.slow
+def test_pb_pvalues_uniform_under_the_null():
+    """Fixed-effect test in a small random-intercept design, data simulated under H0: the
+    bootstrap p-values are uniform (coarse KS check, 200 data sets x 99 replicates)."""
+    rng = np.random.default_rng(2024)
+    a, n = 8, 4
+    g = np.repeat(np.arange(a), n)
+    pvals = []
+    for _ in range(200):
+        x = rng.normal(size=a * n)
+        y = 1.0 + rng.normal(0, 1.0, a)[g] + rng.normal(0, 1.5, a * n)
+        d = pd.DataFrame({"y": y, "x": x, "g": g})
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # boundary fits are expected here
+            small = lmm.mixedlm("y ~ 1", d, groups="g").fit(reml=False)
+            large = lmm.mixedlm("y ~ x", d, groups="g").fit(reml=False)
+        pb = lmm.bootstrap.pb_lrt(large, small, nsim=99, seed=int(rng.integers(2**31)))
+        assert pb.nsim_failed == 0
+        pvals.append(pb.pvalue)
+    ks = stats.kstest(pvals, "uniform")
+    assert ks.pvalue > 0.01, ks
+
+
+@pytest.mark.slow
+def test_variance_component_pb_is_calibrated():
+    """One-way layout with no group effect (a boundary null): the bootstrap test rejects at
+    about its level, whereas ties at LRT = 0 make p = 1 for about half of the data sets."""
+    rng = np.random.default_rng(7)
+    a, n, R = 6, 4, 200
+    g = np.repeat(np.arange(a), n)
+    pvals = []
+    for _ in range(R):
+        d = pd.DataFrame({"y": 5 + rng.normal(0, 2, a * n), "g": g})
+        small = smf.ols("y ~ 1", d).fit()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            large = lmm.mixedlm("y ~ 1", d, groups="g").fit(reml=False)
+        pvals.append(
+            lmm.bootstrap.pb_lrt(large, small, nsim=99, seed=int(rng.integers(2**31))).pvalue
+        )
+    pvals = np.array(pvals)
+    for alpha in (0.05, 0.1, 0.2):
+        rate = np.mean(pvals <= alpha)
+        assert abs(rate - alpha) <= 4 * np.sqrt(alpha * (1 - alpha) / R), (alpha, rate)
+    assert 0.3 < np.mean(pvals == 1.0) < 0.8

@@ -1,10 +1,8 @@
-"""Bootstrap properties: reproducibility across workers, calibration under the null, prediction
-intervals (against the prediction-error variance of Henderson's predictor), progress bars."""
+"""Bootstrap prediction intervals (``lmm.bootstrap.predict``) against the prediction-error
+variance of Henderson's predictor, reproducibility, bad input and coverage."""
 
-import sys
 import warnings
 
-import joblib
 import numpy as np
 import pandas as pd
 import pytest
@@ -13,108 +11,6 @@ from numpy.testing import assert_allclose
 from scipy import stats
 
 import statsmodels_lmm_ext as lmm
-from statsmodels_lmm_ext import bootstrap as bs
-
-
-@pytest.fixture(scope="module")
-def ar1_pair():
-    d = lmm.datasets.load("orthodont")
-    kw = dict(groups="Subject", cov_struct=lmm.AR1(time="visit"))
-    large = lmm.mixedlm("distance ~ age * Sex", d, **kw).fit(reml=False)
-    small = lmm.mixedlm("distance ~ age * Sex", d, groups="Subject").fit(reml=False)
-    return large, small
-
-
-def test_seed_reproducible_across_n_jobs_and_backends(ar1_pair, monkeypatch):
-    large, small = ar1_pair
-    one = lmm.bootstrap.pb_lrt(large, small, nsim=60, seed=5, n_jobs=1)
-    two = lmm.bootstrap.pb_lrt(large, small, nsim=60, seed=5, n_jobs=2)
-    assert one.nsim_failed == 0
-    assert np.array_equal(one.ref_distribution, two.ref_distribution)
-    assert one.pvalue == two.pvalue
-    with joblib.parallel_config(backend="loky"):
-        loky = lmm.bootstrap.pb_lrt(large, small, nsim=60, seed=5, n_jobs=2)
-    assert np.array_equal(one.ref_distribution, loky.ref_distribution)
-    # long jobs make joblib prefer processes (no explicit backend): same numbers
-    monkeypatch.setattr(bs, "_PROCESS_SECONDS", 0.0)
-    procs = lmm.bootstrap.pb_lrt(large, small, nsim=200, seed=5, n_jobs=2)
-    serial = lmm.bootstrap.pb_lrt(large, small, nsim=200, seed=5, n_jobs=1)
-    assert np.array_equal(serial.ref_distribution, procs.ref_distribution)
-    # replicate j is the same replicate for any nsim; batches of another size may round the
-    # last digits differently (OpenBLAS GEMM kernels depend on the batch's row count)
-    assert_allclose(one.ref_distribution, procs.ref_distribution[:60], rtol=1e-7, atol=1e-12)
-    other = lmm.bootstrap.pb_lrt(large, small, nsim=60, seed=6, n_jobs=2)
-    assert not np.array_equal(one.ref_distribution, other.ref_distribution)
-    # seed=None draws fresh entropy, reported so that the run can be repeated
-    fresh = lmm.bootstrap.pb_lrt(large, small, nsim=20, n_jobs=2)
-    again = lmm.bootstrap.pb_lrt(large, small, nsim=20, seed=fresh.seed_entropy)
-    assert np.array_equal(fresh.ref_distribution, again.ref_distribution)
-
-
-def test_progress_bar(ar1_pair, capsys, monkeypatch):
-    large, small = ar1_pair
-    pytest.importorskip("tqdm")
-    pb = lmm.bootstrap.pb_lrt(large, small, nsim=20, seed=1, progress=True)
-    assert pb.nsim_ok == 20
-    assert "20/20" in capsys.readouterr().err
-    # without tqdm: one warning, then quietly on
-    monkeypatch.setitem(sys.modules, "tqdm.auto", None)
-    monkeypatch.setattr(bs._progress_bar, "warned", False)
-    with pytest.warns(bs.BootstrapWarning, match="needs the tqdm package"):
-        lmm.bootstrap.pb_lrt(large, small, nsim=5, seed=1, progress=True)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        lmm.bootstrap.pb_lrt(large, small, nsim=5, seed=1, progress=True)
-
-
-@pytest.mark.slow
-def test_pb_pvalues_uniform_under_the_null():
-    """Fixed-effect test in a small random-intercept design, data simulated under H0: the
-    bootstrap p-values are uniform (coarse KS check, 200 data sets x 99 replicates)."""
-    rng = np.random.default_rng(2024)
-    a, n = 8, 4
-    g = np.repeat(np.arange(a), n)
-    pvals = []
-    for _ in range(200):
-        x = rng.normal(size=a * n)
-        y = 1.0 + rng.normal(0, 1.0, a)[g] + rng.normal(0, 1.5, a * n)
-        d = pd.DataFrame({"y": y, "x": x, "g": g})
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # boundary fits are expected here
-            small = lmm.mixedlm("y ~ 1", d, groups="g").fit(reml=False)
-            large = lmm.mixedlm("y ~ x", d, groups="g").fit(reml=False)
-        pb = lmm.bootstrap.pb_lrt(large, small, nsim=99, seed=int(rng.integers(2**31)))
-        assert pb.nsim_failed == 0
-        pvals.append(pb.pvalue)
-    ks = stats.kstest(pvals, "uniform")
-    assert ks.pvalue > 0.01, ks
-
-
-@pytest.mark.slow
-def test_variance_component_pb_is_calibrated():
-    """One-way layout with no group effect (a boundary null): the bootstrap test rejects at
-    about its level, whereas ties at LRT = 0 make p = 1 for about half of the data sets."""
-    rng = np.random.default_rng(7)
-    a, n, R = 6, 4, 200
-    g = np.repeat(np.arange(a), n)
-    pvals = []
-    for _ in range(R):
-        d = pd.DataFrame({"y": 5 + rng.normal(0, 2, a * n), "g": g})
-        small = smf.ols("y ~ 1", d).fit()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            large = lmm.mixedlm("y ~ 1", d, groups="g").fit(reml=False)
-        pvals.append(
-            lmm.bootstrap.pb_lrt(large, small, nsim=99, seed=int(rng.integers(2**31))).pvalue
-        )
-    pvals = np.array(pvals)
-    for alpha in (0.05, 0.1, 0.2):
-        rate = np.mean(pvals <= alpha)
-        assert abs(rate - alpha) <= 4 * np.sqrt(alpha * (1 - alpha) / R), (alpha, rate)
-    assert 0.3 < np.mean(pvals == 1.0) < 0.8
-
-
-# ------------------------------------------------------------ prediction intervals
 
 
 def _pev(d, res, group):
