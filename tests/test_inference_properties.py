@@ -180,3 +180,38 @@ def test_plain_statsmodels_results():
     assert_allclose(a.values, b.values, rtol=1e-5)
     cov = lmm.kenward_roger(sm).cov_params()
     assert list(cov.columns) == ["Intercept", "Days"]
+
+
+def test_every_test_result_has_the_one_shape():
+    """t/F tests, Type III rows, KR model comparison, LRT and PB tests share TestResult."""
+    from statsmodels_lmm_ext.inference import TestResult
+
+    d = lmm.datasets.load("sleepstudy")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        large = lmm.mixedlm("Reaction ~ Days", d, groups="Subject").fit(reml=False)
+        small = lmm.mixedlm("Reaction ~ 1", d, groups="Subject").fit(reml=False)
+        reml = lmm.mixedlm("Reaction ~ Days", d, groups="Subject").fit()
+        tests = [
+            reml.t_test(np.eye(2), ddf="satterthwaite"),
+            reml.f_test(np.eye(2), ddf="kenward-roger"),
+            reml.anova(ddf="kenward-roger").tests["Days"],
+            lmm.kenward_roger_test(reml, np.array([[0.0, 1.0]])),
+            lmm.lrt(small, large),
+            lmm.pb_lrt(large, small, nsim=5, seed=1),
+        ]
+    for t in tests:
+        assert isinstance(t, TestResult)
+        assert t.valid and t.reason is None
+        assert np.all(np.isfinite(t.statistic)) and np.all(np.isfinite(t.pvalue))
+        assert np.all(np.asarray(t.df_denom) > 0) and str(t)
+
+
+def test_undefined_df_is_an_explicit_invalid_result():
+    d = lmm.datasets.load("sleepstudy")
+    d = d[d.Subject.isin(d.Subject.unique()[:3])]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = lmm.mixedlm("Reaction ~ Days", d, groups="Subject", re_formula="1 + Days").fit()
+        f = res.f_test(np.eye(2), ddf="satterthwaite")
+    assert not f.valid and "Satterthwaite df undefined" in f.reason

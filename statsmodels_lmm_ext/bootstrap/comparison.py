@@ -29,6 +29,7 @@ from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
 from ..adapters import Fitted, as_fitted
 from ..covstruct import Independence
+from ..inference.tests import TestResult
 from .simulation import fitted_for, spec_of
 
 
@@ -222,7 +223,7 @@ def prepare(first, second, *, reml: bool | None, ordered: bool):
 # ---------------------------------------------------------------------------------------------
 
 
-class LRTResult:
+class LRTResult(TestResult):
     """Likelihood-ratio test of two nested models (R's ``anova(small, large)``).
 
     Attributes
@@ -252,6 +253,7 @@ class LRTResult:
         raw = 2.0 * (large.llf - small.llf)
         self.lrt_raw = raw
         self.lrt = 0.0 if abs(raw) < zero_tol(small.llf, large.llf) else float(raw)
+        self.statistic, self.df_denom = self.lrt, np.inf  # the package's test-result shape
         self.pvalue = float(stats.chi2.sf(max(self.lrt, 0.0), self.df))
         mix = _mixture(small, large, same_fe)
         self.mixture = None if mix is None else f"0.5 chi2({mix[1]}) + 0.5 chi2({mix[1] + 1})"

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ..inference.tests import TestResult
 from .comparison import LRTResult, prepare, zero_tol
 from .parallel import BootstrapWarning, run_replicates
 from .random import check_nsim, normals
@@ -95,7 +96,7 @@ def _top(messages) -> str:
     return "; ".join(f"{m} ({c}x)" for m, c in Counter(messages).most_common(3))
 
 
-class PBTestResult:
+class PBTestResult(TestResult):
     """Parametric-bootstrap likelihood-ratio test (``pbkrtest::PBmodcomp``).
 
     Attributes
@@ -133,6 +134,7 @@ class PBTestResult:
     def __init__(self, test: LRTResult, ref_all: np.ndarray, messages, seed_entropy, elapsed):
         self.test = test
         self.lrt, self.df = test.lrt, test.df
+        self.statistic, self.df_denom = self.lrt, np.inf  # the package's test-result shape
         self.method = test.method
         ok = np.isfinite(ref_all)
         self.nsim = len(ref_all)
