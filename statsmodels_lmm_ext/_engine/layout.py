@@ -137,8 +137,9 @@ class LayoutMixin:
         return self.cov_struct.geometry(self.positions[rows], self.visit[rows])
 
     def _features(self, rows: np.ndarray) -> np.ndarray:
-        """What H of a group depends on: positions, visits, Z and Zvc rows, per group."""
-        parts = [self.positions[rows], self.visit[rows], self.Z[rows]]
+        """What H of a group depends on: positions (which determine the visit indices), Z and
+        Zvc rows, per group."""
+        parts = [self.positions[rows], self.Z[rows]]
         parts += [z[rows] for z in self.Zvc]
         return np.concatenate([p.reshape(rows.shape[0], -1) for p in parts], axis=1)
 
@@ -194,11 +195,17 @@ class LayoutMixin:
         weight = np.bincount(inv, minlength=len(first)).astype(float)
         U = len(first)
         Sxx = np.empty((U, n, p, n, p))
+        # the engine's own response enters through the same sums (see endog_stats)
+        xy, yy = np.empty((U, n, n, p)), np.empty((U, n, n))
         sort = np.argsort(inv, kind="stable")
         bounds = np.concatenate([[0], np.cumsum(np.bincount(inv, minlength=U))])
         for u in range(U):
-            Xf = self.X[rows[sort[bounds[u] : bounds[u + 1]]]].reshape(-1, n * p)
+            r = rows[sort[bounds[u] : bounds[u + 1]]]
+            Xf = self.X[r].reshape(-1, n * p)
+            yf = self.y[r]
             Sxx[u] = (Xf.T @ Xf).reshape(n, p, n, p)
+            xy[u] = (Xf.T @ yf).reshape(n, p, n).transpose(0, 2, 1)
+            yy[u] = yf.T @ yf
         members = rows[sort]
         step = max(1, _CHUNK_ELEMENTS // (n * n * max(p * p, n)))
         out = []
@@ -214,6 +221,7 @@ class LayoutMixin:
                     Sxx=Sxx[sl],
                     member_rows=members[mb[0] : mb[-1]],
                     member_bounds=mb - mb[0],
+                    cache={"own": {"xy": xy[sl].reshape(1, -1, p), "yy": yy[sl].reshape(1, -1)}},
                 )
             )
         return out
@@ -299,9 +307,14 @@ class LayoutMixin:
 
     @property
     def own_stats(self) -> list[dict]:
-        """:meth:`endog_stats` of the engine's own response (cached)."""
+        """:meth:`endog_stats` of the engine's own response (pattern chunks keep theirs from
+        their construction)."""
         if "_own_stats" not in self.__dict__:
-            self._own_stats = self.endog_stats(self.y[:, None])
+            Y = self.y[:, None]
+            self._own_stats = [
+                ch.cache["own"] if "own" in ch.cache else self._chunk_stats(ch, Y)
+                for ch in self.chunks
+            ]
         return self._own_stats
 
     def with_endog(self, y: np.ndarray):
@@ -316,7 +329,10 @@ class LayoutMixin:
         new = copy.copy(self)
         new.y = y
         new.__dict__.pop("_own_stats", None)
-        new.chunks = [replace(ch, cache=dict(ch.cache)) for ch in self.chunks]
+        new.chunks = [
+            replace(ch, cache={k: v for k, v in ch.cache.items() if k != "own"})
+            for ch in self.chunks
+        ]
         if "_single_chunks" in self.__dict__ and self.mode != "group":
             new._single_chunks = [replace(ch, cache={}) for ch in self._single_chunks]
         return new
