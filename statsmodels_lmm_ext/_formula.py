@@ -15,6 +15,7 @@ from __future__ import annotations
 import ast
 import builtins
 import io
+import keyword
 import re
 import tokenize
 import weakref
@@ -34,6 +35,7 @@ __all__ = [
     "formula_names",
     "model_spec",
     "names_in",
+    "namespace_for",
     "term_columns",
     "type3_contrasts",
     "used_frame",
@@ -42,7 +44,7 @@ __all__ = [
 # Names patsy evaluates itself (functions, codings, transforms), not data columns.
 _PATSY_NAMES = frozenset(
     {"C", "I", "Q", "np", "center", "standardize", "scale", "bs", "cr", "cc", "te"}
-    | {"Treatment", "Sum", "Diff", "Helmert", "Poly", "log", "exp", "sqrt"}
+    | {"Treatment", "Sum", "Diff", "Helmert", "Poly", "ContrastMatrix", "log", "exp", "sqrt"}
 )
 
 
@@ -52,42 +54,73 @@ _PATSY_NAMES = frozenset(
 
 
 def formula_names(formula: str) -> set[str]:
-    """Variable names a formula (or one side of it) refers to."""
+    """Variable names a formula (or one side of it) refers to.
+
+    Python names that are neither attributes (``log`` in ``np.log``) nor keyword-argument names
+    (``reference`` in ``Treatment(reference="a")``), and the columns quoted by ``Q("...")``.
+    Functions and constants count too (``C``, ``np``, ``ctr``): :func:`check_columns` tells
+    columns from names of the calling namespace.
+    """
+    try:
+        tokens = [
+            t
+            for t in tokenize.generate_tokens(io.StringIO(formula).readline)
+            if t.type not in (tokenize.NEWLINE, tokenize.NL, tokenize.ENDMARKER)
+        ]
+    except (tokenize.TokenError, IndentationError, SyntaxError):
+        return set(re.findall(r"[A-Za-z_]\w*", formula)) - set(keyword.kwlist)
     names: set[str] = set()
-    for side in formula.replace("~", "+").split("+"):
-        for piece in side.replace("*", "+").replace(":", "+").replace("/", "+").split("+"):
-            piece = piece.strip()
-            if not piece or piece in ("0", "1", "-1", "- 1"):
-                continue
-            piece = piece.lstrip("-").strip()
-            try:
-                tree = ast.parse(piece, mode="eval")
-            except SyntaxError:
-                continue
-            for node in ast.walk(tree):
-                if isinstance(node, ast.Name):
-                    names.add(node.id)
+    for i, tok in enumerate(tokens):
+        prev = tokens[i - 1].string if i else ""
+        nxt = tokens[i + 1].string if i + 1 < len(tokens) else ""
+        if tok.type == tokenize.NAME and not keyword.iskeyword(tok.string):
+            if prev != "." and nxt != "=":
+                names.add(tok.string)
+        elif tok.type == tokenize.STRING and prev == "(" and nxt == ")" and i >= 2:
+            if tokens[i - 2].string == "Q":
+                value = ast.literal_eval(tok.string)
+                if isinstance(value, str):
+                    names.add(value)
     return names
 
 
-def check_columns(data: pd.DataFrame, needed: Mapping[str, Sequence[str]]) -> None:
-    """Raise if a referenced name is neither a column nor something patsy can evaluate.
+def check_columns(
+    data: pd.DataFrame, needed: Mapping[str, Sequence[str]], env: Mapping | None = None
+) -> None:
+    """Raise if a referenced name is neither a column, a name of ``env`` (the namespace the
+    formula is evaluated in) nor something patsy can evaluate.
 
     ``needed`` maps where the names come from (``"formula"``, ``"groups"`` ...) to the names;
     the error names the offending names, where they were found and the data's columns.
     """
     known = set(map(str, data.columns))
+    env = env or {}
     for where, names in needed.items():
         missing = [
             n
             for n in names
-            if n not in known and n not in _PATSY_NAMES and not hasattr(builtins, n)
+            if n not in known
+            and n not in env
+            and n not in _PATSY_NAMES
+            and not hasattr(builtins, n)
         ]
         if missing:
             raise ValueError(
-                f"unknown column(s) {', '.join(repr(m) for m in missing)} in {where}; "
-                f"the data has columns {sorted(known)}"
+                f"unknown column(s) {', '.join(repr(m) for m in missing)} in {where}: neither "
+                f"a column of the data nor a name of the calling namespace; the data has "
+                f"columns {sorted(known)}"
             )
+
+
+def namespace_for(names: Iterable[str], columns: Iterable, namespace: Mapping) -> dict:
+    """The part of ``namespace`` a formula needs: its names that are not data columns.
+
+    Passed to patsy/formulaic as ``eval_env`` (a dict, which both engines accept), it resolves
+    functions and variables of the caller (``ctr(x)``, ``I(x - ref)``) as ``smf.mixedlm`` does;
+    data columns take precedence, as in patsy.
+    """
+    columns = set(map(str, columns))
+    return {n: namespace[n] for n in names if n not in columns and n in namespace}
 
 
 def names_in(code: str, columns: Iterable) -> list[str]:

@@ -18,15 +18,19 @@ from statsmodels.regression import mixed_linear_model as sm_mlm
 from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
 from ._engine import Engine, EngineError
-from ._formula import check_columns, formula_names
-from .covstruct import CovStruct, Independence
+from .covstruct import CovStruct
+from .model_formula import (
+    MISSING,
+    caller_namespace,
+    check_cov_struct,
+    name_random_effects,
+    prepare,
+)
 from .optimize import GTOL, METHODS, gradient_scale, minimize_chain
 from .params import CovParams
 from .results import MixedLMResults, MixedLMResultsWrapper
 
 __all__ = ["MixedLM", "mixedlm"]
-
-_MISSING = ("drop", "raise", "none")
 
 
 def _pad_vc(exog_vc, row_indices, group_labels, nobs: int) -> list[np.ndarray]:
@@ -42,36 +46,6 @@ def _pad_vc(exog_vc, row_indices, group_labels, nobs: int) -> list[np.ndarray]:
             Z[row_indices[g], : m.shape[1]] = m
         out.append(Z)
     return out
-
-
-def _check_cov_struct(cov_struct) -> CovStruct:
-    if cov_struct is None:
-        return Independence()
-    if not isinstance(cov_struct, CovStruct):
-        raise TypeError(
-            f"cov_struct must be a CovStruct instance (e.g. AR1(time='visit')), "
-            f"not {type(cov_struct).__name__}"
-        )
-    return cov_struct
-
-
-def _handle_missing(data: pd.DataFrame, groups, used, missing: str, group_name):
-    """Drop the rows with a missing value in a used column (``missing="drop"``) or raise an
-    error naming the columns and the first row."""
-    na = data[used].isna().to_numpy() | pd.isna(groups)[:, None]
-    if not na.any():
-        return data, groups
-    if missing == "drop":
-        keep = ~na.any(axis=1)
-        return data.loc[keep], groups[keep]
-    cols = [c for c, bad in zip(used, na.any(axis=0), strict=True) if bad]
-    if pd.isna(groups).any():
-        cols.append(f"groups ({group_name or 'array'})")
-    first = int(np.flatnonzero(na.any(axis=1))[0])
-    raise ValueError(
-        f"missing values in column(s) {', '.join(repr(c) for c in cols)} "
-        f"(first at row {data.index[first]!r}); pass missing='drop' to drop those rows"
-    )
 
 
 class MixedLM(sm_mlm.MixedLM):
@@ -137,9 +111,9 @@ class MixedLM(sm_mlm.MixedLM):
             if k not in ("missing_idx", "formula", "model_spec", "position_names"):
                 raise ValueError(f"argument {k} not permitted for MixedLM initialization")
         position_names = kwargs.pop("position_names", None)
-        self.cov_struct = _check_cov_struct(cov_struct)
-        if missing not in _MISSING:
-            raise ValueError(f"missing must be one of {_MISSING}, not {missing!r}")
+        self.cov_struct = check_cov_struct(cov_struct)
+        if missing not in MISSING:
+            raise ValueError(f"missing must be one of {MISSING}, not {missing!r}")
         self.use_sqrt = use_sqrt
         self.reml = True
         self.fe_pen = self.re_pen = self.cov_pen = None
@@ -330,65 +304,34 @@ class MixedLM(sm_mlm.MixedLM):
             naming the column.
         groups : str or array_like
             Group labels; ``None`` makes the whole data set one group (a spatial field).
+        eval_env : int, dict or patsy EvalEnvironment, optional
+            Where names of the formulas that are not data columns are looked up (functions
+            and variables such as ``ctr(x)`` or ``I(x - ref)``): by default the caller's
+            namespace, as ``smf.mixedlm``; an int ``k`` looks ``k`` frames further up, ``-1``
+            gives an empty namespace.
         """
-        if missing not in _MISSING:
-            raise ValueError(f"missing must be one of {_MISSING}, not {missing!r}")
-        if subset is not None:
-            data = data.loc[subset]
-        cov_struct = _check_cov_struct(kwargs.get("cov_struct"))
-        groups = kwargs.pop("groups", None)
-        if not isinstance(data, pd.DataFrame):
-            data = pd.DataFrame(data)
-        if groups is None:
-            groups = np.zeros(len(data), dtype=int)
-            group_name = "Group"
-        elif isinstance(groups, str):
-            check_columns(data, {"groups": [groups]})
-            group_name = groups
-            groups = data[groups].to_numpy()
-        else:
-            group_name = None
-            groups = np.asarray(groups)
-            if len(groups) != len(data):
-                raise ValueError(f"groups has {len(groups)} values but data has {len(data)} rows")
-        pos_cols = cov_struct.position_columns
-        needed = {"formula": sorted(formula_names(formula)), "cov_struct": pos_cols}
-        if re_formula is not None:
-            needed["re_formula"] = sorted(formula_names(re_formula))
-        for k, f in (vc_formula or {}).items():
-            needed[f"vc_formula[{k!r}]"] = sorted(formula_names(f))
-        check_columns(data, needed)
-        used = sorted({c for names in needed.values() for c in names if c in data.columns})
-        data, groups = _handle_missing(data, groups, used, missing, group_name)
-        if not data.index.is_unique:
-            data = data.reset_index(drop=True)
-        for c in pos_cols:
-            if not pd.api.types.is_numeric_dtype(data[c]):
-                raise ValueError(
-                    f"position column {c!r} for {type(cov_struct).__name__} must be numeric; "
-                    f"it has dtype {data[c].dtype}"
-                )
-        kwargs["positions"] = data[pos_cols].to_numpy(dtype=float) if pos_cols else None
-        kwargs["position_names"] = pos_cols
-        no_re = re_formula is not None and re_formula.replace(" ", "") in ("0", "-1", "0+1")
-        mod = super().from_formula(
+        inputs = prepare(
             formula,
             data,
-            re_formula=None if no_re else re_formula,
+            re_formula,
+            vc_formula,
+            subset,
+            missing,
+            kwargs,
+            caller_namespace(kwargs.pop("eval_env", None), depth=1),
+        )
+        mod = super().from_formula(
+            formula,
+            inputs.data,
+            re_formula=None if inputs.no_re else re_formula,
             vc_formula=vc_formula,
             use_sparse=use_sparse,
             missing="none",
-            groups=group_name if group_name in data.columns else groups,
+            groups=inputs.groups,
             *args,  # noqa: B026
-            **kwargs,
+            **inputs.kwargs,
         )
-        if no_re:
-            mod._drop_random_effects()
-        elif re_formula is None and vc_formula is None:
-            name = group_name or "Group"
-            mod.data.exog_re_names = [name]
-            mod.data.exog_re_names_full = [f"{name} Var"]
-            mod.data.param_names = list(mod.exog_names) + [f"{name} Var"]
+        name_random_effects(mod, inputs, re_formula, vc_formula)
         return mod
 
     def _drop_random_effects(self) -> None:
@@ -670,11 +613,15 @@ def mixedlm(
     cov_struct : CovStruct, optional
         Residual correlation within group.
     missing : {"none", "drop", "raise"}
+    **kwargs
+        ``eval_env`` (see :meth:`MixedLM.from_formula`; names not in ``data`` are looked up in
+        the caller's namespace) and keywords of the model.
 
     Returns
     -------
     MixedLM
     """
+    kwargs["eval_env"] = caller_namespace(kwargs.get("eval_env"), depth=1)
     return MixedLM.from_formula(
         formula,
         data,

@@ -43,8 +43,9 @@ def tf():
         ("y ~ 0 + a * b + a:c", {"y", "a", "b", "c"}),
         ("y ~ I(x - 1) + np.log(w)", {"y", "I", "x", "np", "w"}),
         ("y ~ C(A, Sum) / B", {"y", "C", "A", "Sum", "B"}),
-        # a quoted column is a string to Python: only Q itself is a name
-        ('y ~ Q("a b") + x', {"y", "Q", "x"}),
+        # a quoted column is a name too (checked and used for missing values)
+        ('y ~ Q("a b") + x', {"y", "Q", "x", "a b"}),
+        ('Q("yield") ~ C(g, Treatment(reference="b"))', {"Q", "yield", "C", "g", "Treatment"}),
         ("0 + visit", {"visit"}),
     ],
 )

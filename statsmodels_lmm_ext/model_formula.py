@@ -1,0 +1,164 @@
+"""The formula front end of :class:`~statsmodels_lmm_ext.MixedLM`.
+
+Before statsmodels builds the designs, :func:`prepare` checks every name the formulas use
+against the data and the caller's namespace (``y ~ ctr(x)``, ``I(x - ref)``,
+``Q("yield") ~ ...``), drops or refuses rows with missing values in the columns the model uses
+(response, covariates, groups, positions, quoted columns included), and takes the residual
+structure's position columns.  The names of the caller's namespace that the formulas need are
+handed to patsy/formulaic as ``eval_env`` (a dict), so they resolve exactly as with
+``smf.mixedlm``.
+"""
+
+from __future__ import annotations
+
+import collections
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from patsy.eval import EvalEnvironment
+
+from ._formula import check_columns, formula_names, namespace_for
+from .covstruct import CovStruct, Independence
+
+__all__ = ["MISSING", "FormulaInputs", "caller_namespace", "check_cov_struct", "prepare"]
+
+MISSING = ("drop", "raise", "none")
+_NO_RE = ("0", "-1", "0+1", "~0", "~-1")
+
+
+def check_cov_struct(cov_struct) -> CovStruct:
+    """The residual structure (Independence by default), or a TypeError for anything else."""
+    if cov_struct is None:
+        return Independence()
+    if not isinstance(cov_struct, CovStruct):
+        raise TypeError(
+            f"cov_struct must be a CovStruct instance (e.g. AR1(time='visit')), "
+            f"not {type(cov_struct).__name__}"
+        )
+    return cov_struct
+
+
+def caller_namespace(eval_env, depth: int) -> Mapping:
+    """The namespace formulas are evaluated in (statsmodels' ``eval_env`` conventions).
+
+    ``None`` or ``0``: the namespace of the frame ``depth`` levels above this function's caller
+    (the user's call); an int ``k > 0``: ``k`` frames further up; ``-1``: an empty namespace; a
+    mapping or a patsy ``EvalEnvironment``: that namespace.
+    """
+    if isinstance(eval_env, EvalEnvironment):
+        return collections.ChainMap(*eval_env._namespaces)
+    if isinstance(eval_env, Mapping):
+        return eval_env
+    if eval_env is None:
+        eval_env = 0
+    if not isinstance(eval_env, int | np.integer) or eval_env < -1:
+        raise TypeError(
+            f"eval_env must be None, an int >= -1, a dict or a patsy EvalEnvironment; "
+            f"got {eval_env!r}"
+        )
+    if eval_env == -1:
+        return {}
+    frame = sys._getframe(depth + 1 + int(eval_env))
+    return collections.ChainMap(frame.f_locals, frame.f_globals)
+
+
+def _handle_missing(data: pd.DataFrame, groups, used, missing: str, group_name):
+    """Drop the rows with a missing value in a used column (``missing="drop"``) or raise an
+    error naming the columns and the first row."""
+    na = data[used].isna().to_numpy() | pd.isna(groups)[:, None]
+    if not na.any():
+        return data, groups
+    if missing == "drop":
+        keep = ~na.any(axis=1)
+        return data.loc[keep], groups[keep]
+    cols = [c for c, bad in zip(used, na.any(axis=0), strict=True) if bad]
+    if pd.isna(groups).any():
+        cols.append(f"groups ({group_name or 'array'})")
+    first = int(np.flatnonzero(na.any(axis=1))[0])
+    raise ValueError(
+        f"missing values in column(s) {', '.join(repr(c) for c in cols)} "
+        f"(first at row {data.index[first]!r}); pass missing='drop' to drop those rows"
+    )
+
+
+@dataclass
+class FormulaInputs:
+    """What :func:`prepare` hands to statsmodels' ``from_formula``."""
+
+    data: pd.DataFrame
+    groups: object  # a column name of ``data`` or an array of labels
+    group_name: str | None
+    no_re: bool
+    kwargs: dict
+
+
+def _groups(data: pd.DataFrame, groups):
+    if groups is None:
+        return np.zeros(len(data), dtype=int), "Group"
+    if isinstance(groups, str):
+        check_columns(data, {"groups": [groups]})
+        return data[groups].to_numpy(), groups
+    groups = np.asarray(groups)
+    if len(groups) != len(data):
+        raise ValueError(f"groups has {len(groups)} values but data has {len(data)} rows")
+    return groups, None
+
+
+def prepare(formula, data, re_formula, vc_formula, subset, missing, kwargs, namespace):
+    """Check names, handle missing values and take positions; returns :class:`FormulaInputs`.
+
+    ``kwargs`` are the remaining keywords of ``from_formula`` (``groups``, ``cov_struct``
+    and those for the model); ``namespace`` is the caller's (:func:`caller_namespace`).
+    """
+    if missing not in MISSING:
+        raise ValueError(f"missing must be one of {MISSING}, not {missing!r}")
+    if subset is not None:
+        data = data.loc[subset]
+    cov_struct = check_cov_struct(kwargs.get("cov_struct"))
+    if not isinstance(data, pd.DataFrame):
+        data = pd.DataFrame(data)
+    groups, group_name = _groups(data, kwargs.pop("groups", None))
+    pos_cols = cov_struct.position_columns
+    needed = {"cov_struct": list(pos_cols)}
+    formulas = {"formula": formula, "re_formula": re_formula}
+    formulas.update({f"vc_formula[{k!r}]": f for k, f in (vc_formula or {}).items()})
+    for where, f in formulas.items():
+        if isinstance(f, str):
+            needed[where] = sorted(formula_names(f))
+    check_columns(data, needed, namespace)
+    names = {n for v in needed.values() for n in v}
+    used = sorted(n for n in names if n in data.columns)
+    data, groups = _handle_missing(data, groups, used, missing, group_name)
+    if not data.index.is_unique:
+        data = data.reset_index(drop=True)
+    for c in pos_cols:
+        if not pd.api.types.is_numeric_dtype(data[c]):
+            raise ValueError(
+                f"position column {c!r} for {type(cov_struct).__name__} must be numeric; "
+                f"it has dtype {data[c].dtype}"
+            )
+    kwargs["positions"] = data[pos_cols].to_numpy(dtype=float) if pos_cols else None
+    kwargs["position_names"] = pos_cols
+    kwargs["eval_env"] = namespace_for(names, data.columns, namespace)
+    no_re = isinstance(re_formula, str) and re_formula.replace(" ", "") in _NO_RE
+    return FormulaInputs(
+        data=data,
+        groups=group_name if group_name in data.columns else groups,
+        group_name=group_name,
+        no_re=no_re,
+        kwargs=kwargs,
+    )
+
+
+def name_random_effects(mod, inputs: FormulaInputs, re_formula, vc_formula) -> None:
+    """statsmodels' names for the default random intercept (``<groups> Var``)."""
+    if inputs.no_re:
+        mod._drop_random_effects()
+    elif re_formula is None and vc_formula is None:
+        name = inputs.group_name or "Group"
+        mod.data.exog_re_names = [name]
+        mod.data.exog_re_names_full = [f"{name} Var"]
+        mod.data.param_names = list(mod.exog_names) + [f"{name} Var"]
