@@ -12,12 +12,20 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-import scipy.linalg
 from statsmodels.base.model import LikelihoodModel
 from statsmodels.regression import mixed_linear_model as sm_mlm
-from statsmodels.tools.sm_exceptions import ConvergenceWarning
+from statsmodels.tools.sm_exceptions import ConvergenceWarning, SingularMatrixWarning
 
+from . import model_statsmodels
 from ._engine import Engine, EngineError
+from ._validation import (
+    check_duplicate_positions,
+    check_finite,
+    check_rank,
+    drop_missing_arrays,
+    pad_vc,
+    position_array,
+)
 from .covstruct import CovStruct
 from .model_formula import (
     MISSING,
@@ -26,26 +34,11 @@ from .model_formula import (
     name_random_effects,
     prepare,
 )
-from .optimize import GTOL, METHODS, gradient_scale, minimize_chain
+from .optimize import GTOL, gradient_scale, minimize_chain, restrict
 from .params import CovParams
 from .results import MixedLMResults, MixedLMResultsWrapper
 
 __all__ = ["MixedLM", "mixedlm"]
-
-
-def _pad_vc(exog_vc, row_indices, group_labels, nobs: int) -> list[np.ndarray]:
-    """Variance-component designs (statsmodels VCSpec, per group) as per-row arrays,
-    zero-padded to a common width."""
-    out = []
-    for mats in exog_vc.mats:
-        width = max((m.shape[1] for m in mats), default=0)
-        Z = np.zeros((nobs, width))
-        for gi, g in enumerate(group_labels):
-            m = mats[gi]
-            m = m.toarray() if hasattr(m, "toarray") else np.asarray(m)
-            Z[row_indices[g], : m.shape[1]] = m
-        out.append(Z)
-    return out
 
 
 class MixedLM(sm_mlm.MixedLM):
@@ -123,12 +116,18 @@ class MixedLM(sm_mlm.MixedLM):
         if exog_vc is None:
             exog_vc = sm_mlm.VCSpec([], [], [])
         elif isinstance(exog_vc, dict):
+            warnings.warn(
+                "Using deprecated variance components format (a dict of dicts); pass a "
+                "statsmodels VCSpec or use vc_formula",
+                FutureWarning,
+                stacklevel=2,
+            )
             exog_vc = sm_mlm._convert_vc(exog_vc)
         self.exog_vc = exog_vc
         self.k_vc = len(exog_vc.names)
-        pos = self._position_array(positions, len(endog))
+        pos = position_array(self.cov_struct, positions, len(endog))
         if missing == "drop" and "missing_idx" not in kwargs:
-            endog, exog, groups, exog_re, pos = self._drop_missing_arrays(
+            endog, exog, groups, exog_re, pos = drop_missing_arrays(
                 endog, exog, groups, exog_re, pos
             )
             missing = "none"
@@ -144,7 +143,7 @@ class MixedLM(sm_mlm.MixedLM):
         self._init_keys.extend(["use_sqrt", "exog_vc", "cov_struct", "positions", "engine"])
         self.k_fe = self.exog.shape[1]
         self._set_random_effects(exog_re)
-        self._check_finite()
+        check_finite(self)
         codes, labels = pd.factorize(np.asarray(self.groups), sort=True)
         self._group_codes = codes
         self.group_labels = list(labels)
@@ -153,9 +152,9 @@ class MixedLM(sm_mlm.MixedLM):
         self.n_totobs = self.nobs
         if self.exog_names is None:
             self.exog_names = [f"FE{k + 1:d}" for k in range(self.k_fe)]
-        self._check_rank()
+        check_rank(self.exog, self.exog_names)
         self.cov_struct.check_positions(self.positions, self.position_names)
-        self._check_duplicate_positions()
+        check_duplicate_positions(self)
 
     def _get_init_kwds(self) -> dict:
         """Keywords that rebuild this model (statsmodels' cloning protocol); ``engine`` is the
@@ -163,17 +162,6 @@ class MixedLM(sm_mlm.MixedLM):
         kwds = super()._get_init_kwds()
         kwds["engine"] = self._engine_mode
         return kwds
-
-    def _position_array(self, positions, n: int) -> np.ndarray:
-        pos = np.zeros((n, 0)) if positions is None else np.asarray(positions, dtype=float)
-        if pos.ndim == 1:
-            pos = pos[:, None]
-        need = len(self.cov_struct.position_columns)
-        if pos.shape[1] != need:
-            raise ValueError(
-                f"{self.cov_struct!r} needs {need} position column(s); got {pos.shape[1]}"
-            )
-        return pos
 
     def _set_random_effects(self, exog_re) -> None:
         """``exog_re`` and the random-effects names, as statsmodels sets them."""
@@ -197,80 +185,6 @@ class MixedLM(sm_mlm.MixedLM):
             self.data.exog_re_names = ren
             self.data.exog_re_names_full = renf
         self.k_params = self.k_fe + self.k_re2 + self.k_vc
-
-    # -------------------------------------------------------------- checks
-    @staticmethod
-    def _drop_missing_arrays(endog, exog, groups, exog_re, pos):
-        arrays = [np.asarray(endog, float), np.asarray(exog, float), pos]
-        if exog_re is not None:
-            arrays.append(np.asarray(exog_re, float))
-        keep = np.ones(len(arrays[0]), bool)
-        for a in arrays:
-            keep &= np.isfinite(a.reshape(len(a), -1)).all(axis=1)
-        keep &= pd.notna(np.asarray(groups))
-
-        def sub(a):
-            return None if a is None else (a[keep] if not hasattr(a, "iloc") else a.iloc[keep])
-
-        return sub(endog), sub(exog), sub(np.asarray(groups)), sub(exog_re), pos[keep]
-
-    def _check_finite(self) -> None:
-        parts = {
-            "endog": self.endog[:, None],
-            "exog": self.exog,
-            "exog_re": self.exog_re,
-            "positions": self.positions,
-        }
-        for name, a in parts.items():
-            bad = ~np.isfinite(a)
-            if bad.any():
-                i, j = np.argwhere(bad)[0]
-                col = name
-                if name == "exog":
-                    col = f"exog column {self.exog_names[j]!r}"
-                elif name == "positions" and self.position_names:
-                    col = f"position column {self.position_names[j]!r}"
-                raise ValueError(
-                    f"missing or non-finite value in {col} (row {i}); "
-                    "use missing='drop' to drop such rows"
-                )
-        if pd.isna(np.asarray(self.groups)).any():
-            raise ValueError("missing value in groups; use missing='drop' to drop such rows")
-
-    def _check_rank(self) -> None:
-        X = self.exog
-        if X.shape[1] == 0:
-            return
-        scale = np.sqrt((X**2).sum(0))
-        scale[scale == 0] = 1.0
-        R, piv = scipy.linalg.qr(X / scale, mode="r", pivoting=True)
-        d = np.abs(np.diag(R))
-        tol = d.max() * max(X.shape) * np.finfo(float).eps * 10
-        rank = int((d > tol).sum())
-        if rank < X.shape[1] or X.shape[0] <= X.shape[1]:
-            aliased = [self.exog_names[j] for j in piv[rank:]]
-            raise ValueError(
-                f"the fixed-effects design is rank deficient (rank {rank} < {X.shape[1]} "
-                f"columns): {', '.join(repr(a) for a in aliased)} "
-                "is a linear combination of the other columns; drop or recode it"
-            )
-
-    def _check_duplicate_positions(self) -> None:
-        if not self.cov_struct.unique_positions:
-            return
-        key = np.column_stack([self._group_codes, self.positions])
-        o = np.lexsort(key.T[::-1])
-        ks = key[o]
-        dup = np.flatnonzero((ks[1:] == ks[:-1]).all(axis=1))
-        if dup.size:
-            g = self.group_labels[int(ks[dup[0], 0])]
-            v = ks[dup[0], 1:]
-            vs = v[0] if len(v) == 1 else tuple(v)
-            raise ValueError(
-                f"group {g!r} has two rows at the same position "
-                f"{self.position_names[0] if self.position_names else 'time'}={vs:g}; "
-                f"{type(self.cov_struct).__name__} needs distinct time points within a group"
-            )
 
     # ------------------------------------------------------------ formulas
     @classmethod
@@ -381,7 +295,7 @@ class MixedLM(sm_mlm.MixedLM):
     def _vc_padded(self) -> list[np.ndarray]:
         if not self.k_vc:
             return []
-        return _pad_vc(self.exog_vc, self.row_indices, self.group_labels, self.nobs)
+        return pad_vc(self.exog_vc, self.row_indices, self.group_labels, self.nobs)
 
     @property
     def engine(self) -> Engine:
@@ -410,41 +324,61 @@ class MixedLM(sm_mlm.MixedLM):
             self.engine.max_group_size,
             re_names=names,
             vc_names=list(self.exog_vc.names),
+            free=self._freepat,
         )
 
     def loglike(self, params, profile_fe=True):
-        """Profiled (REML or ML) log-likelihood at covariance parameters.
+        """Log-likelihood (REML or ML, as the last fit) with ``sigma^2`` profiled out.
 
         Parameters
         ----------
-        params : array_like
-            Packed parameters ``(Psi lower triangle, vc / scale, correlation)`` — or the full
-            packed vector from a results object (fixed effects first), which is recognised by its
-            length.  ``beta`` and ``sigma^2`` are profiled out either way.
+        params : MixedLMParams or array_like
+            A statsmodels ``MixedLMParams`` (``cov_re`` and ``vcomp`` relative to ``sigma^2``,
+            as ``results.params_object``), or a packed vector in the layout of
+            ``results.params``: optionally the fixed effects, then ``Psi`` (lower triangle),
+            ``vc`` and the residual structure's parameters.  (statsmodels reads packed vectors
+            on the square-root scale when ``use_sqrt``; ours always read as ``params``.)
+        profile_fe : bool
+            Replace the fixed effects by their GLS estimates (default), as statsmodels;
+            otherwise ``params`` must carry them.
         """
-        spec = self.cov_params_spec
-        params = np.asarray(params, dtype=float)
-        if len(params) == self.k_fe + spec.k:
-            params = params[self.k_fe :]
-        psi, vc, rho = spec.unpack(params)
-        return -0.5 * self.engine.profile_one(spec.lin(psi, vc), rho, self.reml)["dev"]
+        return model_statsmodels.loglike(self, params, profile_fe)
 
     def score(self, params, profile_fe=True):
-        """Not available: the fit uses the engine's analytic gradient."""
-        raise NotImplementedError(
-            "score is not provided on the packed scale; the fit uses the engine's analytic "
-            "gradient (MixedLM.engine.profile(..., gradient=True))"
-        )
+        """Gradient of :meth:`loglike` in statsmodels' parameterisation: the Cholesky factor
+        of ``Psi`` and ``sqrt(vc)`` if ``use_sqrt`` (default) else ``Psi`` and ``vc``, then the
+        structure's parameters; fixed effects first when ``profile_fe=False``.  Exact (from the
+        engine's derivative blocks)."""
+        return model_statsmodels.score(self, params, profile_fe)
 
     def hessian(self, params):
-        """Not available: see ``results.cov_params()`` and ``variance_model(results)``."""
-        raise NotImplementedError(
-            "use the results' cov_params() or statsmodels_lmm_ext.variance_model(results)"
-        )
+        """``(H, singular)``: the Hessian of :meth:`loglike` (``profile_fe=False``) in
+        ``(beta, Psi lower triangle, vc, rho)`` and whether ``Psi`` is singular, as
+        statsmodels.  Inference uses the natural parameters instead
+        (:func:`statsmodels_lmm_ext.variance_model`)."""
+        return model_statsmodels.hessian(self, params)
 
-    def fit_regularized(self, *args, **kwargs):
-        """Not available with residual structures."""
-        raise NotImplementedError("fit_regularized is not available with residual structures")
+    def fit_regularized(
+        self,
+        start_params=None,
+        method="l1",
+        alpha=0,
+        ceps=1e-4,
+        ptol=1e-6,
+        maxit=200,
+        **fit_kwargs,
+    ):
+        """Penalised fixed effects with the covariance held at its unpenalised estimate.
+
+        As :meth:`statsmodels.regression.mixed_linear_model.MixedLM.fit_regularized`:
+        ``method="l1"`` (coordinate descent with weights ``alpha``, a scalar or one per fixed
+        effect) or a statsmodels ``Penalty`` scaled by ``alpha``; works with any residual
+        structure.  Fixed effects set to zero (``|b| < ceps``) get NaN standard errors, the
+        others those of the GLS fit of the active set.
+        """
+        return model_statsmodels.fit_regularized(
+            self, start_params, method, alpha, ceps, ptol, maxit, fit_kwargs
+        )
 
     def deviance_function(self, reml: bool):
         """``f(u) -> deviance`` and ``fg(u) -> (deviance, gradient)`` in the optimiser
@@ -478,62 +412,81 @@ class MixedLM(sm_mlm.MixedLM):
         start_params=None,
         reml: bool = True,
         *,
-        method: str | Sequence[str] = METHODS,
+        method: str | Sequence[str] | None = None,
         maxiter: int = 2000,
         gtol: float = GTOL,
+        free=None,
         full_output: bool = False,
+        disp: bool = False,
+        do_cg: bool = True,
+        niter_sa: int = 0,
+        fe_pen=None,
+        cov_pen=None,
         **kwargs,
     ):
         """Fit by REML (default) or ML.
 
         Parameters
         ----------
-        start_params : dict or array_like, optional
-            Either a dict with any of ``cov_re`` (G), ``vcomp``, ``scale`` and the structure's
-            parameters by name (``rho``, ``range``, ``nugget``), or a packed vector
-            ``(Psi lower triangle, vc/scale, correlation)``.  By default several candidate
-            starts are scored and the best is used.
+        start_params : dict, MixedLMParams or array_like, optional
+            A dict with any of ``cov_re`` (G), ``vcomp``, ``scale`` and the structure's
+            parameters by name (``rho``, ``range``, ``nugget``); a statsmodels
+            ``MixedLMParams``; or a vector laid out as ``results.params`` (fixed effects
+            optional).  By default several candidate starts are scored and the best is used.
         reml : bool
             REML (default) or ML.
-        method : str or sequence of str
+        method : str or sequence of str, optional
             Optimisers tried in turn until the gradient criterion holds: ``"lbfgs"``,
-            ``"bfgs"``, ``"nm"`` (Nelder-Mead, then BFGS again), ``"powell"``.
-        maxiter : int
-            Iteration limit per optimiser.
-        full_output : bool
-            Accepted for statsmodels compatibility; the optimiser history is always kept in
-            ``results.hist``.
+            ``"bfgs"``, ``"cg"``, ``"nm"`` (Nelder-Mead, then BFGS again), ``"powell"``.
+            Default ``("lbfgs", "bfgs", "nm")``.  ``maxiter``: iterations per optimiser.
         gtol : float
             Convergence criterion: the largest absolute gradient component of the profiled
             deviance ``-2 l`` in the optimiser coordinates, divided by ``max(nobs, 100)``
             (:func:`statsmodels_lmm_ext.optimize.gradient_scale`).  If not met after all
             optimisers, a ``ConvergenceWarning`` is issued and ``converged`` is False.
+        free : MixedLMParams, optional
+            statsmodels' pattern of estimated parameters: a 0 holds the corresponding entry of
+            the Cholesky factor of ``Psi`` (``cov_re``) or ``sqrt(vcomp)`` at its start value;
+            ``free.cov_re = np.eye(q)`` fits independent random effects (the covariances are
+            held at zero).  Works with every residual structure (its parameters stay free).
+            Holding a variance fixed needs ``start_params`` giving its value.
+        full_output : bool
+            Accepted for statsmodels compatibility; ``results.hist`` always has the history.
+        disp : bool
+            Passed to the scipy optimisers (they print their convergence messages).
+        do_cg : bool
+            False returns the results at the start values without optimising.
+        niter_sa, fe_pen, cov_pen, **kwargs
+            As statsmodels: ``niter_sa`` and unknown keywords (e.g. ``cov_type``) are ignored
+            with a warning; penalties are refused (use :meth:`fit_regularized`).
 
         Returns
         -------
         MixedLMResultsWrapper
         """
-        for k in ("fe_pen", "cov_pen", "free", "niter_sa", "do_cg"):
-            if kwargs.pop(k, None) not in (None, 0, True):
-                raise ValueError(f"{k} is not supported by statsmodels_lmm_ext.MixedLM.fit")
-        if kwargs:
-            raise TypeError(f"unexpected keyword argument(s): {', '.join(kwargs)}")
+        methods = model_statsmodels.fit_options(
+            method, kwargs, niter_sa=niter_sa, fe_pen=fe_pen, cov_pen=cov_pen
+        )
         self.reml = bool(reml)
+        self._freepat = free
         self._set_param_names()
         spec = self.cov_params_spec
-        methods = [method] if isinstance(method, str) else list(method)
+        if spec.fixed_variances and start_params is None:
+            raise ValueError(
+                f"free holds {', '.join(map(repr, spec.fixed_variances))} at its start value: "
+                "give that value in start_params (e.g. a MixedLMParams)"
+            )
         f, fg, saddles = self.deviance_function(self.reml)
-        u = self._start(start_params, spec, f)
-        u, _, converged, gmax, hist = minimize_chain(
-            fg,
-            u,
-            f=f,
-            saddles=saddles,
-            gscale=gradient_scale(self.nobs),
-            methods=methods,
-            maxiter=maxiter,
-            gtol=gtol,
-        )
+        u0 = self._start(start_params, spec, f)
+        fg, f, saddles, v, expand = restrict(fg, f, saddles, u0, spec.free_mask)
+        gscale = gradient_scale(self.nobs)
+        if not do_cg:
+            gmax = float(np.max(np.abs(fg(v)[1]), initial=0.0)) / gscale
+            return self._results_at(spec, expand(v), gmax <= gtol, [])
+        v, _, converged, gmax, hist = minimize_chain(
+            fg, v, f=f, saddles=saddles, gscale=gscale, methods=methods, maxiter=maxiter,
+            gtol=gtol, disp=disp,
+        )  # fmt: skip
         if not converged:
             warnings.warn(
                 f"MixedLM optimisation did not converge: max |gradient| / n = {gmax:.3g} > "
@@ -542,7 +495,7 @@ class MixedLM(sm_mlm.MixedLM):
                 ConvergenceWarning,
                 stacklevel=2,
             )
-        return self._results_at(spec, u, converged, hist)
+        return self._results_at(spec, expand(v), converged, hist)
 
     def _results_at(self, spec: CovParams, u: np.ndarray, converged: bool, hist):
         psi, vc, rho = spec.natural(u)
@@ -559,6 +512,12 @@ class MixedLM(sm_mlm.MixedLM):
                 "The MLE may be on the boundary of the parameter space "
                 f"({', '.join(vm.boundary_names)} estimated at zero).",
                 ConvergenceWarning,
+                stacklevel=3,
+            )
+            warnings.warn(
+                "The random effects covariance matrix is singular "
+                f"({', '.join(vm.boundary_names)} estimated at zero).",
+                SingularMatrixWarning,
                 stacklevel=3,
             )
         return MixedLMResultsWrapper(results)

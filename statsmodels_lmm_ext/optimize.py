@@ -24,10 +24,12 @@ from scipy import optimize
 __all__ = [
     "GTOL",
     "METHODS",
+    "OPTIMIZERS",
     "SADDLE_ROUNDS",
     "bfgs_many",
     "gradient_scale",
     "minimize_chain",
+    "restrict",
     "saddle_restart",
 ]
 
@@ -51,29 +53,66 @@ def saddle_restart(u_ref: np.ndarray, round_: int = 0) -> np.ndarray:
     return _RESTART_FACTORS[round_ % 3] * np.maximum(np.abs(np.asarray(u_ref, float)), 0.1)
 
 
-def _minimize_one(method: str, fg, f, u0: np.ndarray, maxiter: int):
+#: optimisers ``minimize_chain`` knows (statsmodels' names)
+OPTIMIZERS = ("lbfgs", "bfgs", "cg", "nm", "powell")
+
+
+def _minimize_one(method: str, fg, f, u0: np.ndarray, maxiter: int, disp: bool = False):
     """One scipy optimiser from ``u0``; returns ``(u, info)`` (``u0`` if it did not improve)."""
     if method == "lbfgs":
         opts = {"maxiter": maxiter, "ftol": 1e-14, "gtol": 1e-9, "maxcor": 20}
         r = optimize.minimize(fg, u0, jac=True, method="L-BFGS-B", options=opts)
     elif method == "bfgs":
-        opts = {"maxiter": maxiter, "gtol": 1e-7}
+        opts = {"maxiter": maxiter, "gtol": 1e-7, "disp": disp}
         r = optimize.minimize(fg, u0, jac=True, method="BFGS", options=opts)
+    elif method == "cg":
+        opts = {"maxiter": maxiter, "gtol": 1e-7, "disp": disp}
+        r = optimize.minimize(fg, u0, jac=True, method="CG", options=opts)
     elif method == "nm":
-        opts = {"maxiter": maxiter * 5, "xatol": 1e-8, "fatol": 1e-10}
+        opts = {"maxiter": maxiter * 5, "xatol": 1e-8, "fatol": 1e-10, "disp": disp}
         r = optimize.minimize(f, u0, method="Nelder-Mead", options=opts)
         r2 = optimize.minimize(
             fg, r.x, jac=True, method="BFGS", options={"maxiter": maxiter, "gtol": 1e-7}
         )
         r = r2 if r2.fun <= r.fun else r
     elif method == "powell":
-        r = optimize.minimize(f, u0, method="Powell", options={"maxiter": maxiter * 5})
+        opts = {"maxiter": maxiter * 5, "disp": disp}
+        r = optimize.minimize(f, u0, method="Powell", options=opts)
     else:
         raise ValueError(
-            f"unknown optimiser {method!r}; choose from 'lbfgs', 'bfgs', 'nm', 'powell'"
+            f"unknown optimiser {method!r}; choose from {', '.join(map(repr, OPTIMIZERS))}"
         )
     u = r.x if np.isfinite(r.fun) and r.fun <= f(u0) else u0
     return u, {"success": bool(r.success), "nit": int(getattr(r, "nit", 0))}
+
+
+def restrict(fg, f, saddles, u0: np.ndarray, free: np.ndarray | None):
+    """The functions of the free coordinates ``v = u[free]`` with the others held at ``u0``.
+
+    Returns ``(fg_v, f_v, saddles_v, v0, expand)``; ``expand(v)`` is the full ``u``.  With
+    ``free=None`` everything is returned unchanged (``expand`` is the identity).
+    """
+    u0 = np.asarray(u0, float)
+    if free is None or free.all():
+        return fg, f, saddles, u0, lambda v: np.asarray(v, float)
+    free = np.asarray(free, bool)
+
+    def expand(v):
+        u = u0.copy()
+        u[free] = v
+        return u
+
+    def fg_v(v):
+        val, grad = fg(expand(v))
+        return val, np.asarray(grad)[free]
+
+    return (
+        fg_v,
+        lambda v: f(expand(v)),
+        lambda v: np.asarray(saddles(expand(v)))[free],
+        u0[free],
+        expand,
+    )
 
 
 def minimize_chain(
@@ -86,6 +125,7 @@ def minimize_chain(
     methods: Sequence[str] = METHODS,
     maxiter: int = 2000,
     gtol: float = GTOL,
+    disp: bool = False,
 ):
     """Minimise a function (values and gradients ``fg(u)``, values alone ``f(u)`` if given;
     ``inf`` where undefined) from ``u0``.
@@ -118,7 +158,7 @@ def minimize_chain(
     queue = [*methods, *methods[:1]]
     while queue:
         m = queue.pop(0)
-        u, info = _minimize_one(m, fg_finite, f, u, maxiter)
+        u, info = _minimize_one(m, fg_finite, f, u, maxiter, disp)
         val, grad = fg_finite(u)
         gmax = float(np.max(np.abs(grad))) / gscale
         hist.append({"method": m, "dev": val, "max|grad|/n": gmax, **info})

@@ -22,13 +22,47 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+from scipy.special import expit
 
 from .covstruct import CovStruct
 
-__all__ = ["CovParams"]
+__all__ = ["CovParams", "bounded_interval"]
 
 #: a variance below this fraction of sigma^2 counts as estimated at zero
 BOUNDARY_TOL = 1e-8
+
+
+def bounded_interval(est, se, q: float, bounds) -> tuple[np.ndarray, np.ndarray]:
+    """Wald intervals ``t^-1(t(x) -/+ q SE_t)`` on the scale ``t`` that maps each parameter's
+    open interval ``(lo, hi)`` to the real line, with ``SE_t = |t'(x)| SE`` (delta method).
+
+    ``t`` is the identity on ``(-inf, inf)`` (covariances), ``log(x - lo)`` on ``(lo, inf)``
+    (variances: no negative lower limit), ``-log(hi - x)`` on ``(-inf, hi)`` and the logit of
+    ``(x - lo) / (hi - lo)`` on a finite interval (for ``(-1, 1)`` this is ``2 atanh(x)``: the
+    Fisher z scale of a correlation).  Estimates on or outside their bounds, and zero or
+    undefined standard errors, give NaN limits.
+    """
+    est = np.asarray(est, float)
+    se = np.asarray(se, float)
+    lower = np.full(est.shape, np.nan)
+    upper = np.full(est.shape, np.nan)
+    for j, (lo, hi) in enumerate(bounds):
+        x, s = est[j], se[j]
+        if not (np.isfinite(s) and s > 0 and lo < x < hi):
+            continue
+        if np.isinf(lo) and np.isinf(hi):
+            lower[j], upper[j] = x - q * s, x + q * s
+        elif np.isinf(hi):
+            w = np.exp(q * s / (x - lo))
+            lower[j], upper[j] = lo + (x - lo) / w, lo + (x - lo) * w
+        elif np.isinf(lo):
+            w = np.exp(q * s / (hi - x))
+            lower[j], upper[j] = hi - (hi - x) * w, hi - (hi - x) / w
+        else:
+            t = np.log((x - lo) / (hi - x))
+            st = s * (hi - lo) / ((x - lo) * (hi - x))
+            lower[j], upper[j] = (lo + (hi - lo) * expit(t + c * q * st) for c in (-1, 1))
+    return lower, upper
 
 
 class CovParams:
@@ -49,6 +83,12 @@ class CovParams:
         ``"Group Var"``, ``"Group x age Cov"``), lower-triangle order.
     vc_names : sequence of str
         Names of the variance components.
+    free : MixedLMParams, optional
+        statsmodels' pattern of free parameters (``fit(free=...)``): a 0 in ``free.cov_re``
+        (lower triangle) or ``free.vcomp`` holds the corresponding optimiser coordinate (entry of
+        the Cholesky factor of ``Psi``, square root of a variance component) at its start value;
+        ``free.cov_re = I`` gives independent random effects.  The structure's parameters stay
+        free.  See :meth:`free_mask`.
     """
 
     def __init__(
@@ -59,6 +99,7 @@ class CovParams:
         max_group_size: int,
         re_names: Sequence[str] = (),
         vc_names: Sequence[str] = (),
+        free=None,
     ):
         self.k_re, self.k_vc = int(k_re), int(k_vc)
         self.k_re2 = self.k_re * (self.k_re + 1) // 2
@@ -69,6 +110,99 @@ class CovParams:
         self.il = np.tril_indices(self.k_re)
         self.re_names = list(re_names) or [f"re{i}" for i in range(self.k_re2)]
         self.vc_names = list(vc_names) or [f"vc{i}" for i in range(self.k_vc)]
+        self.free = free
+        self.free_mask = self._free_mask(free)
+
+    # ------------------------------------------------------------------ free pattern
+    def _free_mask(self, free) -> np.ndarray | None:
+        """Mask over the optimiser coordinates of those that are estimated (None: all).
+
+        A covariance held at zero through the Cholesky factor is a zero of ``Psi`` only if no
+        earlier column of the factor links the two random effects (no fill-in); otherwise the
+        pattern cannot be expressed and a ValueError names the entry.
+        """
+        if free is None:
+            return None
+        q = self.k_re
+        pat = np.asarray(getattr(free, "cov_re", np.zeros((0, 0))), float)
+        vcp = np.asarray(getattr(free, "vcomp", np.zeros(0)), float).ravel()
+        if pat.shape != (q, q) or vcp.shape != (self.k_vc,):
+            raise ValueError(
+                f"free must be a MixedLMParams with cov_re of shape ({q}, {q}) and vcomp of "
+                f"length {self.k_vc}; got cov_re {pat.shape} and vcomp {vcp.shape}"
+            )
+        lower = np.tril(pat != 0)
+        for i, j in zip(*np.nonzero(np.tril(~lower, -1)), strict=True):
+            linked = [k for k in range(j) if lower[i, k] and lower[j, k]]
+            if linked:
+                name = self.re_names[self._lin_index(i, j)]
+                raise ValueError(
+                    f"free.cov_re[{i}, {j}] = 0 cannot hold {name!r} at zero through the "
+                    f"Cholesky factor: random effects {i} and {j} both have a free entry in "
+                    f"column {linked[0]}; order the random effects so that the zero pattern "
+                    "is block diagonal, or make the independent ones variance components "
+                    "(vc_formula)"
+                )
+        return np.concatenate([lower[self.il], vcp != 0, np.ones(self.k_corr, bool)])
+
+    def _lin_index(self, i: int, j: int) -> int:
+        """Position of ``Psi[i, j]`` (i >= j) in the lower triangle."""
+        return int(np.flatnonzero((self.il[0] == i) & (self.il[1] == j))[0])
+
+    @property
+    def fixed_variances(self) -> list[str]:
+        """Names of the variances that ``free`` holds at their start values."""
+        if self.free_mask is None:
+            return []
+        pos = self.variance_coords
+        names = self.packed_names()
+        return [names[k] for k in pos if not self.free_mask[k]]
+
+    def n_free(self) -> int:
+        """Number of estimated covariance parameters (optimiser coordinates)."""
+        return self.k if self.free_mask is None else int(self.free_mask.sum())
+
+    def estimated_basis(self, G, vc, scale: float) -> np.ndarray | None:
+        """Directions in ``theta`` in which the estimate may move (``None`` without ``free``).
+
+        Columns: ``d theta / d (free Cholesky entries, free sqrt(vc), sigma^2, rho)`` at the
+        estimate; a variance held fixed relative to ``sigma^2`` moves with ``sigma^2``.  The
+        covariance of ``theta_hat`` is then ``J (J' I J)^-1 J'`` (delta method on the
+        constrained parameterisation); columns that vanish (variances at zero) are dropped.
+        """
+        if self.free_mask is None:
+            return None
+        q, q2, kv = self.k_re, self.k_re2, self.k_vc
+        psi = np.asarray(G, float).reshape(q, q) / scale
+        vcs = np.asarray(vc, float) / scale
+        try:
+            Lm = np.linalg.cholesky(psi) if q else psi
+        except np.linalg.LinAlgError:
+            Lm = np.diag(np.sqrt(np.clip(np.diag(psi), 0, None)))
+        sv = np.sqrt(np.clip(vcs, 0, None))
+        cols = []
+        for m, (a, b) in enumerate(zip(*self.il, strict=True)):
+            E = np.zeros((q, q))
+            E[a, b] = 1.0
+            dpsi = E @ Lm.T + Lm @ E.T
+            col = np.zeros(self.n_theta)
+            col[:q2] = scale * dpsi[self.il]
+            cols.append((m, col))
+        for j in range(kv):
+            col = np.zeros(self.n_theta)
+            col[q2 + j] = 2.0 * scale * sv[j]
+            cols.append((q2 + j, col))
+        J = [c for m, c in cols if self.free_mask[m]]
+        ds2 = np.zeros(self.n_theta)
+        ds2[: self.k_lin] = np.concatenate([psi[self.il], vcs])
+        ds2[self.k_lin] = 1.0
+        J.append(ds2)
+        for j in range(self.k_corr):
+            col = np.zeros(self.n_theta)
+            col[self.k_lin + 1 + j] = 1.0
+            J.append(col)
+        J = np.column_stack(J)
+        return J[:, np.linalg.norm(J, axis=0) > 1e-12]
 
     # ------------------------------------------------------------------ sizes and names
     @property
@@ -104,6 +238,18 @@ class CovParams:
             tag = type(self.cov_struct).__name__
             return self.re_names + vc + ["Residual"] + [f"{n} ({tag})" for n in self.corr_names]
         raise ValueError(f"style must be 'inference' or 'table', not {style!r}")
+
+    def packed_bounds(self) -> list[tuple[float, float]]:
+        """Open interval of each packed parameter: ``(0, inf)`` for variances, the real line
+        for covariances, the structure's bounds for its parameters."""
+        diag = self.il[0] == self.il[1]
+        lin = [(0.0, np.inf) if d else (-np.inf, np.inf) for d in diag]
+        return lin + [(0.0, np.inf)] * self.k_vc + list(self.bounds)
+
+    def theta_bounds(self) -> list[tuple[float, float]]:
+        """:meth:`packed_bounds` for the natural parameters (``sigma^2`` in ``(0, inf)``)."""
+        b = self.packed_bounds()
+        return b[: self.k_lin] + [(0.0, np.inf)] + b[self.k_lin :]
 
     # ------------------------------------------------------------------ packed <-> parts
     def lin(self, psi: np.ndarray, vc: np.ndarray) -> np.ndarray:

@@ -11,7 +11,9 @@ from statsmodels.base import model as base
 from statsmodels.base import wrapper as wrap
 from statsmodels.regression import mixed_linear_model as sm_mlm
 
-from .inference import VarianceModel, check_ddf, contrasts
+from . import results_summary
+from .inference import VarianceModel, contrasts
+from .params import bounded_interval
 
 cache_readonly = sm_mlm.cache_readonly
 
@@ -67,7 +69,7 @@ class MixedLMResults(sm_mlm.MixedLMResults):
         res.k_re2 = model.k_re2
         res.k_vc = model.k_vc
         res.use_sqrt = model.use_sqrt
-        res.freepat = None
+        res.freepat = spec.free
         res._llf = -0.5 * prof["dev"]
         res._cov_fe = scale * np.linalg.inv(prof["A"])
         res.params_object = sm_mlm.MixedLMParams.from_components(
@@ -134,8 +136,37 @@ class MixedLMResults(sm_mlm.MixedLMResults):
 
     @cache_readonly
     def df_modelwc(self):
-        """Number of estimated parameters, sigma^2 included (as nlme's logLik df)."""
-        return len(self.params) + 1
+        """Number of estimated parameters, sigma^2 included (as nlme's logLik df); parameters
+        that ``fit(free=...)`` held fixed do not count."""
+        return self.k_fe + self.cov_params_spec.n_free() + 1
+
+    def with_fixed_effects(self, beta, active, llf: float):
+        """These results with other fixed effects (penalised ones, ``fit_regularized``).
+
+        The covariance parameters are kept; the fixed effects in ``active`` get the
+        covariance of the GLS fit of those columns, the others NaN; ``llf`` is the
+        log-likelihood at ``beta``.
+        """
+        beta = np.asarray(beta, float)
+        active = np.asarray(active, bool)
+        res = type(self).__new__(type(self))
+        res.__dict__.update(
+            {k: v for k, v in self.__dict__.items() if k not in ("_cache", "variance_model")}
+        )
+        res._cache = {}
+        res._normalized_cov = None
+        res.params = np.concatenate([beta, self.params[self.k_fe :]])
+        res.fe_params = beta
+        res._llf = float(llf)
+        cov = np.full((self.k_fe, self.k_fe), np.nan)
+        ix = np.ix_(active, active)
+        if active.any():
+            cov[ix] = np.linalg.inv(np.linalg.inv(self._cov_fe)[ix])
+        res._cov_fe = cov
+        res.params_object = sm_mlm.MixedLMParams.from_components(
+            fe_params=beta, cov_re=self.cov_re_unscaled, vcomp=self.vcomp / self.scale
+        )
+        return MixedLMResultsWrapper(res)
 
     @cache_readonly
     def aic(self):
@@ -275,7 +306,8 @@ class MixedLMResults(sm_mlm.MixedLMResults):
         return r
 
     def t_test(self, r_matrix, use_t=None, *, ddf=None, information=None):
-        """t tests of ``L beta = q``; ``r_matrix`` may have ``k_fe`` columns.
+        """t tests of ``L beta = q``; ``r_matrix`` has ``k_fe`` columns (as statsmodels) or
+        is a constraint string.
 
         With ``ddf=None`` the Wald (normal) tests of statsmodels; with ``ddf`` one of
         ``"satterthwaite"``, ``"kenward-roger"``, ``"kenward-roger-linear"``, ``"residual"``,
@@ -286,6 +318,14 @@ class MixedLMResults(sm_mlm.MixedLMResults):
             return contrasts.t_test(
                 self.variance_model, self._fe_names, r_matrix, ddf, information
             )
+        if not isinstance(r_matrix, str | tuple):
+            r = np.atleast_2d(np.asarray(r_matrix, dtype=float))
+            if r.shape[1] != self.k_fe:
+                raise ValueError(
+                    f"r_matrix for t-test should have {self.k_fe:d} columns (expected "
+                    f"{self.k_fe}, one per fixed effect: {', '.join(self._fe_names)}), "
+                    f"not {r.shape[1]}"
+                )
         return super(sm_mlm.MixedLMResults, self).t_test(self._pad(r_matrix), use_t=use_t)
 
     def f_test(self, r_matrix, *, ddf=None, information=None):
@@ -340,71 +380,50 @@ class MixedLMResults(sm_mlm.MixedLMResults):
         ddf=None,
         information=None,
     ):
-        """Summary tables: model, fixed effects, covariance parameters, residual structure.
+        """Summary tables in statsmodels' layout.
 
-        With ``ddf`` (e.g. ``"kenward-roger"``) the fixed-effects table gains a ``df`` column
-        and t-based p-values and intervals (Kenward-Roger: SEs from the adjusted covariance).
+        ``tables[0]``: the model; ``tables[1]``: fixed effects, then the random-effects
+        (co)variances and variance components (names from ``xname_fe``/``xname_re``, as
+        statsmodels); ``tables[2]``: ``Residual`` (``sigma^2``) and the residual structure's
+        parameters.  Intervals of covariance parameters are Wald intervals on the log scale for
+        variances, the atanh scale for correlations (see :meth:`conf_int`).  With ``ddf``
+        (e.g. ``"kenward-roger"``) the fixed effects get a ``df`` column and t-based p-values
+        and intervals (Kenward-Roger: SEs from the adjusted covariance).
         """
-        from statsmodels.iolib import summary2
-
-        m = self.model
-        smry = summary2.Summary()
-        sizes = np.bincount(m._group_codes)
-        info = {
-            "Model:": "MixedLM",
-            "Dependent Variable:": yname or m.endog_names,
-            "No. Observations:": str(m.nobs),
-            "No. Groups:": str(m.n_groups),
-            "Min. group size:": f"{sizes.min():.0f}",
-            "Max. group size:": f"{sizes.max():.0f}",
-            "Mean group size:": f"{sizes.mean():.1f}",
-            "Method:": self.method,
-            "Residual structure:": repr(m.cov_struct),
-            "Scale:": f"{self.scale:.4f}",
-            "Log-Likelihood:": f"{self.llf:.4f}",
-            "AIC:": f"{self.aic:.4f}",
-            "BIC:": f"{self.bic:.4f}",
-            "Converged:": "Yes" if self.converged else "No",
-        }
-        p = self.k_fe
-        names = list(xname_fe or m.exog_names)
-        est = np.asarray(self.fe_params)
-        q = stats.norm.ppf(1 - alpha / 2)
-        if ddf is None:
-            se = np.sqrt(np.diag(self._cov_fe))
-            z = est / se
-            cols = {"Coef.": est, "Std.Err.": se, "z": z, "P>|z|": 2 * stats.norm.sf(np.abs(z))}
-        else:
-            tt = contrasts.t_test(self.variance_model, self._fe_names, np.eye(p), ddf, information)
-            se, df = tt.sd, tt.df_denom
-            q = stats.t.ppf(1 - alpha / 2, df)
-            cols = {"Coef.": est, "Std.Err.": se, "df": df, "t": tt.tvalue, "P>|t|": tt.pvalue}
-            info["Denominator df:"] = check_ddf(ddf).name
-        fe = pd.DataFrame(
-            {**cols, f"[{alpha / 2:g}": est - q * se, f"{1 - alpha / 2:g}]": est + q * se},
-            index=names[:p],
+        return results_summary.summary(
+            self, yname, xname_fe, xname_re, title, alpha, ddf=ddf, information=information
         )
-        smry.add_dict(info)
-        smry.add_title(title or "Mixed Linear Model Regression Results")
-        smry.add_df(fe.map(lambda x: f"{x:.3f}"), align="r")
-        cp = self.covariance_parameters()
-        zq = stats.norm.ppf(1 - alpha / 2)
-        cp[f"[{alpha / 2:g}"] = cp["Estimate"] - zq * cp["Std.Err."]
-        cp[f"{1 - alpha / 2:g}]"] = cp["Estimate"] + zq * cp["Std.Err."]
-        smry.add_df(cp, float_format="%.4f", align="r")
-        return smry
 
-    def covariance_parameters(self) -> pd.DataFrame:
-        """Covariance parameters on the natural scale with standard errors.
+    def conf_int(self, alpha=0.05, cols=None):
+        """Confidence intervals of ``params``.
+
+        Fixed effects: Wald (normal) intervals, as statsmodels.  Covariance parameters (on the
+        packed scale of ``params``): Wald intervals on the scale that maps each parameter's
+        range to the real line, mapped back (delta-method SEs from the inverse observed
+        information, :func:`statsmodels_lmm_ext.params.bounded_interval`): log for variances
+        (no negative lower limit), atanh for correlations, identity for covariances.  Fixed
+        or boundary parameters get NaN limits.
+        """
+        ci = np.array(super().conf_int(alpha=alpha), dtype=float)
+        p = self.k_fe
+        if len(self.params) > p:
+            q = stats.norm.ppf(1 - alpha / 2)
+            spec = self.cov_params_spec
+            lo, hi = bounded_interval(
+                np.asarray(self.params)[p:], np.asarray(self.bse)[p:], q, spec.packed_bounds()
+            )
+            ci[p:, 0], ci[p:, 1] = lo, hi
+        return ci if cols is None else ci[cols]
+
+    def covariance_parameters(self, alpha: float = 0.05) -> pd.DataFrame:
+        """Covariance parameters on the natural scale with standard errors and intervals.
 
         Rows: random-effect variances/covariances, variance components, ``Residual`` (sigma^2)
-        and the residual structure's parameters; SEs from the inverse observed information.
+        and the residual structure's parameters; SEs from the inverse observed information;
+        ``lower``/``upper``: ``1 - alpha`` intervals on the log scale for variances, atanh for
+        correlations (as :meth:`summary`).
         """
-        vm = self.variance_model
-        names = self.cov_params_spec.theta_names("table")
-        theta = vm.theta
-        se = np.sqrt(np.clip(np.diag(vm.cov_theta("observed")), 0, None))
-        return pd.DataFrame({"Estimate": theta, "Std.Err.": se}, index=names)
+        return results_summary.covariance_rows(self, alpha)
 
 
 class MixedLMResultsWrapper(sm_mlm.MixedLMResultsWrapper):

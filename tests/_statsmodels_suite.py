@@ -19,6 +19,7 @@ import importlib.util
 import os
 import sys
 
+import pytest
 import statsmodels
 import statsmodels.api as sm
 import statsmodels.formula.api as smf
@@ -31,9 +32,41 @@ SUITE_PATH = os.path.join(
 )
 MODULE_NAME = "statsmodels.regression.tests._test_lme_against_statsmodels_lmm_ext"
 
-#: test id (relative to the suite module; a parametrised test may be named without its
-#: parameters) -> (reason, test of ours backing our value)
-INTENDED_DIFFERENCES: dict[str, tuple[str, str]] = {}
+#: the file of ours that collects the suite
+SUITE_FILE = "tests/test_statsmodels_suite.py"
+#: the file of ours with the tests that back each intended difference
+BACKING = "tests/test_statsmodels_differences.py"
+
+#: THE list of intended differences: test id in statsmodels' module (a parametrised test may be
+#: named without its parameters) -> (reason, test of ours showing our value agrees with lme4,
+#: SAS or statsmodels' own exact formula instead).  Marked xfail(strict=True) by the conftest
+#: hook, so a difference that disappears fails the suite until it is removed from this list.
+INTENDED_DIFFERENCES: dict[str, tuple[str, str]] = {
+    "test_summary_col": (
+        "fixed-effect SEs of small REML fits: statsmodels inverts its joint Hessian in (beta, "
+        "Psi) and prints 1.6546/0.1959 and 1.8882/0.2080; we report sqrt(diag((X'V^-1X)^-1)) "
+        "as lme4's vcov() and SAS print (1.4854/0.1647 and 1.4398/0.1318), 11-58% smaller",
+        f"{BACKING}::test_reml_fixed_effect_ses_are_lme4s",
+    ),
+    "test_singular": (
+        "the REML maximum of this fit is interior (group variance 5.7e-4, as lme4 finds); "
+        "statsmodels stops at variance 0 with llf = inf and warns SingularMatrixWarning, we "
+        "find the maximum and so do not warn (the ML fit is on the boundary: we warn there)",
+        f"{BACKING}::test_singular_data_has_an_interior_reml_maximum",
+    ),
+    "TestMixedLM::test_pastes_vcomp": (
+        "AIC/BIC of REML fits: statsmodels returns NaN; we return the REML criteria that lme4 "
+        "(AIC), nlme and SAS print; the test's other assertions pass",
+        f"{BACKING}::test_pastes_reml_information_criteria",
+    ),
+    "TestMixedLM::test_compare_numdiff[False-False-False]": (
+        "numerical tolerance only: at our ML estimate (max |score| 3e-6, statsmodels' own fit "
+        "stops at 8e-3) the forward-difference approx_hess misses one small entry (0.104, "
+        "others up to 340) of the exact Hessian by 1.2e-3 > rtol 1e-3; our hessian() equals "
+        "statsmodels' analytic MixedLM.hessian to 1e-10 and the derivative of our score",
+        f"{BACKING}::test_hessian_is_statsmodels_analytic_hessian",
+    ),
+}
 
 
 @contextlib.contextmanager
@@ -66,10 +99,23 @@ def load_suite():
     return module
 
 
+def mark_intended_differences(items) -> None:
+    """Mark the suite's tests listed in :data:`INTENDED_DIFFERENCES` ``xfail(strict=True)``."""
+    for item in items:
+        path, _, test_id = item.nodeid.partition("::")
+        if path != SUITE_FILE:
+            continue
+        key = test_id if test_id in INTENDED_DIFFERENCES else test_id.split("[")[0]
+        if key in INTENDED_DIFFERENCES:
+            reason, backing = INTENDED_DIFFERENCES[key]
+            item.add_marker(pytest.mark.xfail(strict=True, reason=f"{reason} (see {backing})"))
+
+
 def suite_tests(module) -> dict:
     """The module's test functions and classes, to be exposed to pytest's collection."""
     return {
         k: v
         for k, v in vars(module).items()
-        if (k.startswith("test_") and callable(v)) or (k.startswith("Test") and isinstance(v, type))
+        if (k.startswith("test_") and callable(v))
+        or (k.startswith("Test") and isinstance(v, type))
     }

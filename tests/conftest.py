@@ -5,7 +5,13 @@ import pytest
 
 import statsmodels_lmm_ext as lmm
 
+from ._statsmodels_suite import mark_intended_differences
+
 RESULTS = Path(__file__).parent / "results"
+
+
+def pytest_collection_modifyitems(config, items):
+    mark_intended_differences(items)
 
 
 def load_reference(name: str) -> dict:

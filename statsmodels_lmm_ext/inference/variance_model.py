@@ -125,10 +125,15 @@ class VarianceModel:
         """``W = Cov(theta_hat)``, the inverse information.
 
         Parameters on the boundary (a variance estimated at zero) are treated as fixed, as SAS
-        does: their rows and columns of ``W`` are zero.  A singular information of the others
+        does: their rows and columns of ``W`` are zero.  A fit with ``free=...`` (parameters
+        held fixed) gives ``J (J' I J)^-1 J'`` with ``J`` the estimated directions
+        (:meth:`CovParams.estimated_basis`).  A singular information of the others
         falls back to the pseudo-inverse with a warning.
         """
         info = self.information(kind)
+        basis = self.spec.estimated_basis(self.G, self.vc, self.scale)
+        if basis is not None:  # fit(free=...): the directions the estimate could move in
+            return basis @ np.linalg.pinv(basis.T @ info @ basis) @ basis.T
         active = ~self.boundary
         w = np.zeros_like(info)
         try:
