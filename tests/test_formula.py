@@ -158,3 +158,51 @@ def test_type3_refuses_a_rank_deficient_design(tf):
     d = tf[~((tf.A == "a3") & (tf.B == "b4"))]
     with pytest.raises(ValueError, match="rank deficient"):
         type3_contrasts(smf.ols("y ~ A * B", d))
+
+
+# ------------------------------------------------------------------ the caller's namespace ----
+
+
+def _ctr(x):
+    return x - np.mean(x)
+
+
+def test_formulas_resolve_names_through_the_callers_namespace():
+    """Functions and variables of the caller (``ctr(x)``, ``I(x - ref)``) resolve as with
+    ``smf.mixedlm``, in every formula and through every entry point."""
+    d = lmm.datasets.load("sleepstudy")
+    ref = 4.5
+    ctr = _ctr
+    f, re = "Reaction ~ ctr(Days)", "~ I(Days - ref)"
+    ours = [
+        lmm.mixedlm(f, d, groups="Subject", re_formula=re).fit(),
+        lmm.MixedLM.from_formula(f, d, groups="Subject", re_formula=re).fit(),
+        lmm.mixedlm(
+            f, d, groups="Subject", re_formula=re, eval_env={"ctr": ctr, "ref": ref}
+        ).fit(),
+    ]
+    theirs = smf.mixedlm(f, d, groups="Subject", re_formula=re).fit()
+    for res in ours:
+        assert list(res.model.exog_names) == ["Intercept", "ctr(Days)"]
+        assert_allclose(res.llf, theirs.llf, rtol=1e-6)
+    vc = lmm.mixedlm("Reaction ~ 1", d, groups="Subject", vc_formula={"s": "0 + I(Days - ref)"})
+    assert_allclose(vc.exog_vc.mats[0][0].ravel(), d["Days"].iloc[:10] - ref)
+    with pytest.raises(ValueError, match="unknown column.*'ctr'.*calling namespace"):
+        lmm.mixedlm(f, d, groups="Subject", eval_env=-1)
+    with pytest.raises(ValueError, match="unknown column.*'ctr2'"):
+        lmm.mixedlm("Reaction ~ ctr2(Days)", d, groups="Subject")
+
+
+def test_quoted_response_is_checked_and_used_for_missing_values():
+    d = lmm.datasets.load("oats").rename(columns={"grain_yield": "yield"})
+    res = lmm.mixedlm('Q("yield") ~ nitro', d, groups="Block").fit()
+    assert res.model.endog_names == 'Q("yield")'
+    d.loc[3, "yield"] = np.nan
+    with pytest.raises(
+        ValueError, match=r"missing values in column\(s\) 'yield' \(first at row 3"
+    ):
+        lmm.mixedlm('Q("yield") ~ nitro', d, groups="Block")
+    m = lmm.mixedlm('Q("yield") ~ nitro', d, groups="Block", missing="drop")
+    assert m.nobs == len(d) - 1
+    with pytest.raises(ValueError, match="unknown column.*'yeld'"):
+        lmm.mixedlm('Q("yeld") ~ nitro', d, groups="Block")

@@ -7,6 +7,7 @@ from statsmodels_lmm_ext.optimize import (
     bfgs_many,
     leave_saddles_many,
     minimize_chain,
+    restrict,
     saddle_restart,
 )
 
@@ -79,3 +80,29 @@ def test_leave_saddles_many_restarts_only_the_stuck_rows():
     U, f, conv = leave_saddles_many(fg, saddles, U, f, conv, np.array([0.0]), gscale=1.0)
     assert conv.all()
     assert_allclose(U[:, 0] ** 2, [1.0, 1.0], atol=1e-6)
+
+
+def test_restrict_holds_coordinates_and_cg_minimises_the_rest():
+    """free=...: the optimiser sees the free coordinates only; the others keep their start."""
+    c = np.array([1.0, -2.0, 3.0])
+
+    def fg(u):
+        return float(np.sum((u - c) ** 2)), 2 * (u - c)
+
+    def f(u):
+        return fg(u)[0]
+
+    def saddles(u):
+        return np.zeros(len(u), bool)
+
+    free = np.array([True, False, True])
+    fg_v, f_v, saddles_v, v0, expand = restrict(fg, f, saddles, np.zeros(3), free)
+    assert v0.shape == (2,) and saddles_v(v0).shape == (2,)
+    v, val, conv, _, hist = minimize_chain(
+        fg_v, v0, f=f_v, saddles=saddles_v, gscale=1.0, methods=["cg"]
+    )
+    assert conv and hist[0]["method"] == "cg"
+    assert_allclose(expand(v), [1.0, 0.0, 3.0], atol=1e-6)
+    assert_allclose(val, 4.0)
+    same = restrict(fg, f, saddles, np.zeros(3), None)
+    assert same[0] is fg and same[3].shape == (3,)

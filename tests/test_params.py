@@ -3,9 +3,10 @@
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose
+from statsmodels.regression.mixed_linear_model import MixedLMParams
 
 import statsmodels_lmm_ext as lmm
-from statsmodels_lmm_ext.params import CovParams
+from statsmodels_lmm_ext.params import CovParams, bounded_interval
 
 
 def test_batch_transform_matches_transform():
@@ -24,7 +25,7 @@ def test_batch_transform_matches_transform():
         assert_allclose(G[b], tr.chain_many(U[b : b + 1], g_lin[b : b + 1], g_rho[b : b + 1])[0])
 
 
-def _spec(cov_struct=None, k_re=2, k_vc=1):
+def _spec(cov_struct=None, k_re=2, k_vc=1, free=None):
     return CovParams(
         k_re,
         k_vc,
@@ -32,6 +33,7 @@ def _spec(cov_struct=None, k_re=2, k_vc=1):
         max_group_size=5,
         re_names=["G Var", "G x x Cov", "x Var"][: k_re * (k_re + 1) // 2],
         vc_names=["plot"][:k_vc],
+        free=free,
     )
 
 
@@ -110,3 +112,41 @@ def test_parse_start_forms_and_errors():
         spec.parse_start([1.0, 2.0, 3.0], k_fe=2, var_y=1.0, geoms=geoms)
     with pytest.raises(ValueError, match="unknown start_params key"):
         spec.parse_start({"range": 1.0}, 2, 1.0, geoms)
+
+
+def test_bounded_interval_uses_the_scale_of_each_range():
+    z = 1.96
+    est, se = np.array([2.0, 0.5, -0.5, 0.3, 1.0, 0.5]), np.array([0.5, 0.2, 0.3, 0.1, 0.0, 0.1])
+    bounds = [(0, np.inf), (-1, 1), (-np.inf, np.inf), (0, 1), (0, np.inf), (-np.inf, 1.0)]
+    lo, hi = bounded_interval(est, se, z, bounds)
+    assert_allclose([lo[0], hi[0]], 2.0 * np.exp([-z * 0.5 / 2, z * 0.5 / 2]))
+    assert_allclose([lo[1], hi[1]], np.tanh(np.arctanh(0.5) + np.array([-z, z]) * 0.2 / 0.75))
+    assert_allclose([lo[2], hi[2]], [-0.5 - z * 0.3, -0.5 + z * 0.3])
+    logit = np.log(0.3 / 0.7) + np.array([-z, z]) * 0.1 / 0.21
+    assert_allclose([lo[3], hi[3]], 1 / (1 + np.exp(-logit)))
+    assert np.isnan([lo[4], hi[4]]).all()  # no SE (a fixed or boundary parameter)
+    assert_allclose([lo[5], hi[5]], 1 - 0.5 * np.exp([z * 0.2, -z * 0.2]))
+    assert (lo < est)[np.isfinite(lo)].all() and (hi > est)[np.isfinite(hi)].all()
+
+
+def test_free_mask_and_the_estimated_basis():
+    spec = _spec()
+    assert spec.free_mask is None and spec.estimated_basis(np.eye(2), [1.0], 2.0) is None
+    free = MixedLMParams.from_components(np.ones(2), cov_re=np.eye(2), vcomp=np.ones(1))
+    spec_f = _spec(free=free)
+    assert_allclose(spec_f.free_mask, [True, False, True, True, True])
+    assert spec_f.n_free() == 4 and spec_f.fixed_variances == []
+    G, vc, s2 = np.diag([1.2, 0.5]), np.array([0.3]), 2.0
+    J = spec_f.estimated_basis(G, vc, s2)
+    assert J.shape == (6, 5)
+    assert not J[1].any()  # the covariance cannot move
+    # with every parameter free the basis spans all of theta: J (J'IJ)^-1 J' = I^-1
+    spec_all = _spec(free=MixedLMParams.from_components(np.ones(2), np.ones((2, 2)), None,
+                                                        np.ones(1)))  # fmt: skip
+    J = spec_all.estimated_basis(np.array([[1.2, 0.3], [0.3, 0.5]]), vc, s2)
+    info = np.random.default_rng(0).normal(size=(6, 6))
+    info = info @ info.T + 6 * np.eye(6)
+    assert_allclose(J @ np.linalg.inv(J.T @ info @ J) @ J.T, np.linalg.inv(info), rtol=1e-10)
+    held = _spec(free=MixedLMParams.from_components(np.ones(2), cov_re=np.diag([0.0, 1.0]),
+                                                    vcomp=np.ones(1)))  # fmt: skip
+    assert held.fixed_variances == ["G Var"]

@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from numpy.testing import assert_allclose
+from scipy import stats
 
 import statsmodels_lmm_ext as lmm
 
@@ -175,3 +176,53 @@ def test_start_on_a_zero_variance_is_not_a_false_optimum():
     assert res.converged
     assert_allclose(res.llf, best.llf, rtol=1e-10)
     assert any("saddle" in h for h in res.hist)
+
+
+def test_summary_keeps_statsmodels_layout(res):
+    """tables[1] as statsmodels (fixed effects, then G and variance components, named by
+    xname_fe / xname_re); the residual part in tables[2]; a note on the intervals."""
+    s = res.summary()
+    fe = list(res.fe_params.index)
+    re = ["Subject Var", "Subject x age Cov", "age Var"]
+    assert list(s.tables[1].index) == fe + re
+    assert list(s.tables[1].columns) == ["Coef.", "Std.Err.", "z", "P>|z|", "[0.025", "0.975]"]
+    assert (s.tables[1].loc[re, ["z", "P>|z|"]] == "").all().all()
+    assert list(s.tables[2].index) == ["Residual", "rho (AR1)"]
+    text = " ".join(s.as_text().split())
+    assert "log scale for variances" in text and "atanh scale for correlations" in text
+    s2 = res.summary(xname_fe=list("abcd"), xname_re=["u", "v", "w"])
+    assert list(s2.tables[1].index) == list("abcdu") + ["v", "w"]
+    assert list(res.summary(xname_re=["u", "v", "w", "r"]).tables[2].index) == ["Residual", "r"]
+    with pytest.raises(ValueError, match="xname_re should be a list of length 3"):
+        res.summary(xname_re=["u"])
+    with pytest.raises(ValueError, match="xname_fe should be a list of length 4"):
+        res.summary(xname_fe=["u"])
+
+
+def test_intervals_of_covariance_parameters_map_their_range(res):
+    """Variances on the log scale, correlations on the atanh scale, covariances symmetric;
+    summary(), covariance_parameters() and conf_int() agree."""
+    z = stats.norm.ppf(0.975)
+    cp = res.covariance_parameters()
+    for name in ["Subject Var", "age Var", "Residual"]:
+        est, se = cp.loc[name, ["Estimate", "Std.Err."]]
+        assert_allclose(
+            cp.loc[name, ["lower", "upper"]], est * np.exp([-z * se / est, z * se / est])
+        )
+        assert cp.loc[name, "lower"] > 0
+    est, se = cp.loc["Subject x age Cov", ["Estimate", "Std.Err."]]
+    assert_allclose(cp.loc["Subject x age Cov", ["lower", "upper"]], [est - z * se, est + z * se])
+    r, se = cp.loc["rho (AR1)", ["Estimate", "Std.Err."]]
+    atanh_ci = np.tanh(np.arctanh(r) + np.array([-1, 1]) * z * se / (1 - r**2))
+    assert_allclose(cp.loc["rho (AR1)", ["lower", "upper"]], atanh_ci)
+    table = res.summary().tables[1]
+    assert table.loc["age Var", "[0.025"] == f"{cp.loc['age Var', 'lower']:.3f}"
+    ci = res.conf_int()
+    bse = res.bse
+    for name in ["Subject Var", "age Var"]:
+        est = res.params[name]
+        w = np.exp(z * bse[name] / est)
+        assert_allclose(ci.loc[name], [est / w, est * w])
+    assert_allclose(ci.loc["rho"], atanh_ci)
+    fe = res.fe_params.index
+    assert_allclose(ci.loc[fe, 0], res.fe_params - z * res.bse_fe)
