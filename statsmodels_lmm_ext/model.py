@@ -26,7 +26,7 @@ from ._validation import (
     pad_vc,
     position_array,
 )
-from .covstruct import CovStruct
+from .covstruct import CovStruct, Independence
 from .model_formula import (
     MISSING,
     caller_namespace,
@@ -379,6 +379,17 @@ class MixedLM(sm_mlm.MixedLM):
         return model_statsmodels.fit_regularized(
             self, start_params, method, alpha, ceps, ptol, maxit, fit_kwargs
         )
+
+    def get_distribution(self, params, scale, exog):
+        """statsmodels' simulator of the response (independent residuals, so Independence
+        only); with a residual structure use ``results.simulate`` (:func:`lmm.simulate`)."""
+        if not isinstance(self.cov_struct, Independence):
+            raise NotImplementedError(
+                f"get_distribution draws independent residuals and cannot simulate "
+                f"{self.cov_struct!r}; use results.simulate(nsim, seed=...) "
+                "(statsmodels_lmm_ext.simulate), which draws from the fitted V_i"
+            )
+        return super().get_distribution(params, scale, exog)
 
     def deviance_function(self, reml: bool):
         """``f(u) -> deviance`` and ``fg(u) -> (deviance, gradient)`` in the optimiser

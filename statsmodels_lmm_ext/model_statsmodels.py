@@ -31,7 +31,7 @@ import numpy as np
 from scipy import optimize
 from statsmodels.base._penalties import Penalty
 from statsmodels.regression import mixed_linear_model as sm_mlm
-from statsmodels.tools.sm_exceptions import ValueWarning
+from statsmodels.tools.sm_exceptions import SingularMatrixWarning, ValueWarning
 
 from .optimize import METHODS, OPTIMIZERS
 
@@ -191,6 +191,8 @@ def score(model, params, profile_fe: bool = True) -> np.ndarray:
     fixed are zero, as in statsmodels.
     """
     g, (psi, vc, rho) = _derivatives(model, params, profile_fe, order=1)
+    if profile_fe and psi.size and np.linalg.matrix_rank(psi) < psi.shape[0]:
+        warnings.warn("Random effects covariance is singular", SingularMatrixWarning, stacklevel=3)
     spec = model.cov_params_spec
     p, kl = model.k_fe, spec.k_lin
     g_fe, g_lin, g_rho = g[:p], g[p : p + kl], g[p + kl :]

@@ -46,8 +46,9 @@ BACKING = "tests/test_statsmodels_differences.py"
 INTENDED_DIFFERENCES: dict[str, tuple[str, str]] = {
     "test_summary_col": (
         "fixed-effect SEs of small REML fits: statsmodels inverts its joint Hessian in (beta, "
-        "Psi) and prints 1.6546/0.1959 and 1.8882/0.2080; we report sqrt(diag((X'V^-1X)^-1)) "
-        "as lme4's vcov() and SAS print (1.4854/0.1647 and 1.4398/0.1318), 11-58% smaller",
+        "Psi) and prints 1.6546/0.1959 and 1.8882/0.2080, 11-58% larger than "
+        "sqrt(diag((X'V^-1X)^-1)), which we report as lme4's vcov() and SAS print "
+        "(1.4854/0.1647 and 1.4398/0.1318)",
         f"{BACKING}::test_reml_fixed_effect_ses_are_lme4s",
     ),
     "test_singular": (
@@ -62,8 +63,8 @@ INTENDED_DIFFERENCES: dict[str, tuple[str, str]] = {
         f"{BACKING}::test_pastes_reml_information_criteria",
     ),
     "TestMixedLM::test_compare_numdiff[False-False-False]": (
-        "numerical tolerance only: at our ML estimate (max |score| 3e-6, statsmodels' own fit "
-        "stops at 8e-3) the forward-difference approx_hess misses one small entry (0.104, "
+        "numerical tolerance only: at our ML estimate (max |score| 3e-6; 8e-3 at statsmodels' "
+        "own estimate) the forward-difference approx_hess misses one small entry (0.104, "
         "others up to 340) of the exact Hessian by 1.2e-3 > rtol 1e-3; our hessian() equals "
         "statsmodels' analytic MixedLM.hessian to 1e-10 and the derivative of our score",
         f"{BACKING}::test_hessian_is_statsmodels_analytic_hessian",

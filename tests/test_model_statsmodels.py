@@ -11,7 +11,7 @@ from numpy.testing import assert_allclose
 from statsmodels.base import _penalties as penalties
 from statsmodels.regression.mixed_linear_model import MixedLMParams
 from statsmodels.tools import numdiff
-from statsmodels.tools.sm_exceptions import ValueWarning
+from statsmodels.tools.sm_exceptions import SingularMatrixWarning, ValueWarning
 
 import statsmodels_lmm_ext as lmm
 
@@ -201,3 +201,16 @@ def test_nested_dict_exog_vc_warns_as_statsmodels():
         "y ~ 1", pd.DataFrame({"y": y, "g": g}), groups="g", re_formula="0", vc_formula={"a": "1"}
     )
     assert_allclose(m.fit().llf, ref.fit().llf, rtol=1e-8)
+
+
+def test_get_distribution_refuses_residual_structures(sleep):
+    res = _ar1(sleep).fit()
+    with pytest.raises(NotImplementedError, match="AR1.*results.simulate"):
+        res.model.get_distribution(np.asarray(res.params), res.scale, None)
+
+
+def test_score_warns_on_a_singular_random_effects_covariance(sleep):
+    m = lmm.mixedlm("Reaction ~ Days", sleep, groups="Subject", re_formula="1 + Days")
+    po = MixedLMParams.from_components(np.zeros(2), cov_re=np.ones((2, 2)))
+    with pytest.warns(SingularMatrixWarning, match="singular"):
+        m.score(po)

@@ -61,7 +61,8 @@ def test_reml_fixed_effect_ses_are_lme4s(fit):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         theirs = SMMixedLM.from_formula(formula, data, groups="IDS").fit()
-    assert np.all(theirs.bse_fe.values / ours.bse_fe.values > 1.1)
+    ratio = theirs.bse_fe.values / ours.bse_fe.values
+    assert np.all((ratio > 1.11) & (ratio < 1.59)), ratio
 
 
 @pytest.mark.parametrize("name", ["lme00", "lme03", "lme08"])
@@ -191,7 +192,7 @@ def test_hessian_is_statsmodels_analytic_hessian():
     res = ours.fit(reml=False)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        ref = theirs.fit(reml=False, method="lbfgs", maxiter=50)  # sets statsmodels' state
+        ref = theirs.fit(reml=False)
     po = res.params_object
     H, sing = ours.hessian(po)
     H_sm, sing_sm = theirs.hessian(po)
@@ -203,7 +204,16 @@ def test_hessian_is_statsmodels_analytic_hessian():
     def score(v):
         return ours.score(MixedLMParams.from_packed(v, 3, 2, False, True), profile_fe=False)
 
+    def negll(v):
+        return -ours.loglike(MixedLMParams.from_packed(v, 3, 2, False, True), profile_fe=False)
+
     assert_allclose(H, numdiff.approx_fprime(x, score, centered=True), rtol=1e-5, atol=1e-4)
-    # our estimate is the better maximum
-    assert np.abs(ours.score(po, profile_fe=False)).max() < 1e-4
+    # statsmodels' check: approx_hess at our estimate misses the (4, 5) entry by just over 1e-3
+    rel = np.abs(-H - numdiff.approx_hess(x, negll)) / np.abs(H)
+    assert (
+        1e-3 < rel[4, 5] < 1.5e-3 and np.delete(rel.ravel(), [4 * 8 + 5, 5 * 8 + 4]).max() < 1e-3
+    )
+    # our estimate is the better maximum: |score| 3e-6 against 8e-3 at statsmodels' estimate
+    assert np.abs(score(x)).max() < 1e-5
+    assert np.abs(ours.score(ref.params_object, profile_fe=False)).max() > 1e-3
     assert res.llf >= ref.llf
