@@ -19,6 +19,7 @@ from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
 from ._engine import Engine, EngineError
 from ._formula import check_columns, formula_names
+from ._identify import check_identified
 from .covstruct import CovStruct, Independence
 from .optimize import GTOL, METHODS, gradient_scale, minimize_chain
 from .params import CovParams
@@ -578,6 +579,8 @@ class MixedLM(sm_mlm.MixedLM):
         self.reml = bool(reml)
         self._set_param_names()
         spec = self.cov_params_spec
+        check_identified(self.cov_struct, self.exog_re, self._vc_padded(), self._group_codes,
+                         spec.theta_names("table"))  # fmt: skip
         methods = [method] if isinstance(method, str) else list(method)
         f, fg, saddles = self.deviance_function(self.reml)
         u = self._start(start_params, spec, f)

@@ -380,6 +380,8 @@ class MixedLMResults(sm_mlm.MixedLMResults):
             q = stats.t.ppf(1 - alpha / 2, df)
             cols = {"Coef.": est, "Std.Err.": se, "df": df, "t": tt.tvalue, "P>|t|": tt.pvalue}
             info["Denominator df:"] = check_ddf(ddf).name
+            if tt.information:  # which information matrix gave W (DDFMethod.information)
+                info["Information:"] = tt.information
         fe = pd.DataFrame(
             {**cols, f"[{alpha / 2:g}": est - q * se, f"{1 - alpha / 2:g}]": est + q * se},
             index=names[:p],
