@@ -18,6 +18,7 @@ from statsmodels.tools.sm_exceptions import ConvergenceWarning, SingularMatrixWa
 
 from . import model_statsmodels
 from ._engine import Engine, EngineError
+from ._identify import check_identified
 from ._validation import (
     check_duplicate_positions,
     check_finite,
@@ -482,6 +483,8 @@ class MixedLM(sm_mlm.MixedLM):
         self._freepat = free
         self._set_param_names()
         spec = self.cov_params_spec
+        check_identified(self.cov_struct, self.exog_re, self._vc_padded(), self._group_codes,
+                         spec.theta_names("table"))  # fmt: skip
         if spec.fixed_variances and start_params is None:
             raise ValueError(
                 f"free holds {', '.join(map(repr, spec.fixed_variances))} at its start value: "

@@ -82,8 +82,10 @@ def _names(res, xname_fe, xname_re) -> tuple[list[str], list[str]]:
 
 
 def _fixed_effects(res, names, alpha, ddf, information):
-    """Fixed-effects rows and the column names (Wald z, or t with ``ddf``)."""
+    """Fixed-effects rows (Wald z, or t with ``ddf``) and the information matrix that gave the
+    small-sample df (None without ``ddf``)."""
     est = np.asarray(res.fe_params, float)
+    used = None
     if ddf is None:
         se = np.sqrt(np.diag(res._cov_fe))
         z = est / se
@@ -96,9 +98,10 @@ def _fixed_effects(res, names, alpha, ddf, information):
         se, df = tt.sd, tt.df_denom
         q = stats.t.ppf(1 - alpha / 2, df)
         cols = {"Coef.": est, "Std.Err.": se, "df": df, "t": tt.tvalue, "P>|t|": tt.pvalue}
+        used = tt.information  # which information matrix gave W (DDFMethod.information)
     cols[f"[{alpha / 2:g}"] = est - q * se
     cols[f"{1 - alpha / 2:g}]"] = est + q * se
-    return pd.DataFrame(cols, index=names)
+    return pd.DataFrame(cols, index=names), used
 
 
 def covariance_rows(res, alpha: float) -> pd.DataFrame:
@@ -120,9 +123,11 @@ def summary(res, yname=None, xname_fe=None, xname_re=None, title=None, alpha=0.0
     """The summary of ``res`` (see the module docstring)."""
     fe_names, cov_names = _names(res, xname_fe, xname_re)
     info = _info(res, yname)
-    fe = _fixed_effects(res, fe_names, alpha, ddf, information)
+    fe, used = _fixed_effects(res, fe_names, alpha, ddf, information)
     if ddf is not None:
         info["Denominator df:"] = check_ddf(ddf).name
+        if used:
+            info["Information:"] = used
     cp = covariance_rows(res, alpha)
     cp.index = cov_names
     cov = pd.DataFrame(np.nan, index=cov_names, columns=fe.columns)

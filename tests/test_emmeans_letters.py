@@ -44,3 +44,28 @@ def test_display_matches_the_adjusted_p_values():
     assert list(unsorted[["A", "B"]].itertuples(index=False)) == list(
         em.levels[["A", "B"]].itertuples(index=False)
     )
+
+
+def test_display_prints_with_its_notes():
+    """print(cld) shows the table without a row index and the notes under it, as emmeans
+    prints its CLD; the notes survive slicing and sorting (pandas attrs)."""
+    tf = lmm.datasets.load("twofactor_unbalanced")
+    res = lmm.mixedlm("y ~ A * B", tf, groups="block").fit()
+    cld = lmm.emmeans(res, "B").pairs().cld()
+    text = str(cld)
+    body, notes = text.split("\n\n")
+    assert body.splitlines()[0].split() == list(cld.columns)
+    assert notes.splitlines() == cld.attrs["notes"]
+    for note in (
+        "Degrees-of-freedom method: kenward-roger",
+        "Information matrix: expected (default for models with independent residuals, "
+        "as pbkrtest and lmerTest)",
+        "Confidence level used: 0.95",
+        "P value adjustment: tukey (significance level used: alpha = 0.05)",
+        "Means sharing a letter are not shown to be different (which does not show them to "
+        "be equal).",
+    ):
+        assert note in cld.attrs["notes"], note
+    assert "Results are averaged over the levels of: A" in text
+    sub = cld[cld["group"].str.contains("a")].sort_values("B")
+    assert str(sub).endswith("\n".join(cld.attrs["notes"]))

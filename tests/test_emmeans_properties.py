@@ -149,3 +149,25 @@ def _design(res, grid):
     from patsy import dmatrix
 
     return dmatrix(res.model.data.model_spec, grid)
+
+
+def test_tables_print_with_their_notes():
+    """Means, contrasts and their summary frames print their notes (as emmeans does), among
+    them the ddf method and the information matrix."""
+    fev = lmm.datasets.load("fev_data")
+    res = lmm.mixedlm(
+        "FEV1 ~ ARMCD", fev, groups="USUBJID", re_formula="0",
+        cov_struct=lmm.AR1(time="VISITN"), missing="drop",
+    ).fit()  # fmt: skip
+    note = (
+        "Information matrix: observed (default for models with a residual structure, "
+        "as SAS PROC MIXED, mmrm)"
+    )
+    em = lmm.emmeans(res, "ARMCD")
+    for table in (em, em.pairs()):
+        frame = table.summary_frame()
+        assert note in frame.attrs["notes"] and note in str(table)
+        assert str(frame).endswith("\n".join(frame.attrs["notes"]))
+    em_sat = lmm.emmeans(res, "ARMCD", ddf="satterthwaite", information="expected")
+    assert "Information matrix: expected (set by information=)" in str(em_sat)
+    assert "Information matrix" not in str(lmm.emmeans(res, "ARMCD", ddf="residual"))

@@ -1,5 +1,6 @@
 """Internal consistency and bad input of the small-sample inference."""
 
+import re
 import warnings
 
 import numpy as np
@@ -215,3 +216,96 @@ def test_undefined_df_is_an_explicit_invalid_result():
         res = lmm.mixedlm("Reaction ~ Days", d, groups="Subject", re_formula="1 + Days").fit()
         f = res.f_test(np.eye(2), ddf="satterthwaite")
     assert not f.valid and "Satterthwaite df undefined" in f.reason
+
+
+# ------------------------------------------------------------------ printouts and notes ----
+
+OBSERVED_NOTE = (
+    "Information matrix: observed (default for models with a residual structure, "
+    "as SAS PROC MIXED, mmrm)"
+)
+EXPECTED_NOTE = (
+    "Information matrix: expected (default for models with independent residuals, "
+    "as pbkrtest and lmerTest)"
+)
+
+
+def test_t_test_prints_df_and_information(res):
+    L = np.eye(len(res.fe_params))[:2]
+    t = res.t_test(L, ddf="kenward-roger")
+    text = str(t)
+    assert text.startswith("t tests of linear hypotheses (denominator df: kenward-roger)")
+    header = text.splitlines()[1].split()
+    assert header[:5] == ["coef", "std", "err", "t", "df"]
+    for df in t.df_denom:
+        assert f"{df:.6g}" in text
+    assert OBSERVED_NOTE in text and "np.float64" not in text and repr(t) == text
+    assert list(t.summary_frame().columns[:4]) == ["coef", "std err", "t", "df"]
+    assert_allclose(t.summary_frame()["df"], t.df_denom)
+
+
+def test_f_test_prints_plain_numbers(res):
+    L = np.eye(len(res.fe_params))[1:3]
+    f = res.f_test(L, ddf="kenward-roger", information="expected")
+    text = str(f)
+    assert "np.float64" not in text and "array(" not in text
+    assert text.splitlines()[0] == "F test of a linear hypothesis (denominator df: kenward-roger)"
+    assert (
+        f"F = {f.fvalue:.6g}, df_num = 2, df_denom = {f.df_denom:.6g}, p-value = {f.pvalue:.6g}"
+        in text
+    )
+    assert f"unscaled F = {f.fvalue_unscaled:.6g}" in text
+    assert "Information matrix: expected (set by information=)" in text
+    one = str(res.f_test(L[:1], ddf="satterthwaite"))
+    assert "scaled" not in one
+    assert "Information matrix: observed (default as in lmerTest and SAS PROC MIXED)" in one
+    assert "Information matrix" not in str(res.f_test(L, ddf="residual"))
+
+
+def test_anova_table_prints_title_and_notes(res):
+    table = res.anova(ddf="kenward-roger")
+    text = str(table)
+    lines = text.splitlines()
+    assert lines[0] == table.attrs["title"] and "Kenward-Roger" in lines[0]
+    assert lines[-1] == OBSERVED_NOTE and table.attrs["notes"] == [OBSERVED_NOTE]
+    assert table.attrs["information"] == "observed"
+    assert all(t.information == "observed" for t in table.tests.values())
+    assert OBSERVED_NOTE in str(table.tests["ARMCD"])
+    assert "Information matrix" not in str(res.anova(ddf="asymptotic"))
+
+
+def test_summary_with_ddf_names_the_information(res):
+    text = res.summary(ddf="kenward-roger").as_text()
+    assert re.search(r"Information:\s+observed", text)
+    text = res.summary(ddf="kenward-roger", information="expected").as_text()
+    assert re.search(r"Information:\s+expected", text)
+    assert "Information:" not in res.summary(ddf="residual").as_text()
+
+
+def test_g_side_models_keep_the_expected_information():
+    """pbkrtest's choice for models with independent residuals (tests/test_inference_r.py
+    compares the numbers)."""
+    d = lmm.datasets.load("sleepstudy")
+    r = lmm.mixedlm("Reaction ~ Days", d, groups="Subject", re_formula="1 + Days").fit()
+    assert not r.variance_model.has_residual_structure
+    t = r.t_test(np.eye(2), ddf="kenward-roger")
+    assert t.information == "expected" and EXPECTED_NOTE in str(t)
+    assert r.anova(ddf="kenward-roger").attrs["notes"] == [EXPECTED_NOTE]
+    kr = lmm.kenward_roger_test(r, np.array([[0.0, 1.0]]))
+    assert kr.information == "expected" and EXPECTED_NOTE in str(kr)
+    assert lmm.kenward_roger(r).information == "expected"
+    assert r.t_test(np.eye(2), ddf="satterthwaite").information == "observed"
+    em = lmm.emmeans(r, "Days", at={"Days": [0.0, 9.0]})
+    assert EXPECTED_NOTE in em.summary_frame().attrs["notes"]
+
+
+def test_ddf_methods_choose_the_information_by_model_class(res):
+    vm = res.variance_model
+    assert vm.has_residual_structure
+    kr = lmm.DDF_METHODS["kenward-roger"]
+    assert kr.information(None, vm) == "observed" and kr.information(None) == "expected"
+    assert kr.information("expected", vm) == "expected"
+    assert lmm.DDF_METHODS["kenward-roger-linear"].information(None, vm) == "observed"
+    assert lmm.DDF_METHODS["satterthwaite"].information(None, vm) == "observed"
+    assert lmm.DDF_METHODS["residual"].information(None, vm) is None
+    assert lmm.DDF_METHODS["residual"].information_note(None, vm) == ""

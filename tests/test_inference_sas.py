@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 from numpy.testing import assert_allclose
 
+import statsmodels_lmm_ext as lmm
 from tests.test_sas_reference import SAS_CSV, fit
 
 
@@ -34,3 +35,32 @@ def test_sas_kenward_roger_trt(row):
     ci = t.conf_int(alpha=0.05)[0]
     assert_allclose(ci, [row["trt_lower"], row["trt_upper"]], rtol=rtol)
     assert_allclose(np.log(t.pvalue), np.log(row["trt_p"]), rtol=rtol)
+
+
+@pytest.mark.parametrize("covtype", ["ar1", "cs", "sp_exp"])
+def test_kenward_roger_default_information_is_sas(covtype):
+    """Without information=, Kenward-Roger on a model with a residual structure uses the
+    observed information, as SAS PROC MIXED (and mmrm): SAS's df, SE and t, same tolerances
+    as above.  The expected information (pbkrtest's choice, kept for G-side models) gives
+    other df here: 220.5 instead of SAS's 188.5 for AR(1), 175.9 instead of 177.0 for CS."""
+    row = next(r for r in rows() if r["covtype"] == covtype and r["ddfm"] == "kr")
+    res = fit(covtype)
+    L = np.array([[0.0, 1.0]])
+    t = res.t_test(L, ddf="kenward-roger")
+    assert t.information == "observed"
+    assert_allclose(t.df_denom[0], row["trt_df"], rtol=1e-4)
+    assert_allclose(t.sd[0], row["trt_se"], rtol=1e-4)
+    assert_allclose(t.tvalue[0], row["trt_t"], rtol=2e-4 if covtype == "cs" else 1e-4)
+    f = res.f_test(L, ddf="kenward-roger")
+    aov = res.anova(ddf="kenward-roger")
+    kr = lmm.kenward_roger_test(res, L)
+    df = [f.df_denom, aov.loc["ARMCD", "den_df"], kr.df_denom]
+    assert_allclose(df, row["trt_df"], rtol=1e-4)
+    assert aov.attrs["information"] == kr.information == "observed"
+    expected = res.t_test(L, ddf="kenward-roger", information="expected")
+    assert abs(expected.df_denom[0] / row["trt_df"] - 1) > 5e-3  # 0.6% (CS) to 17% (AR(1))
+    # emmeans' default (Kenward-Roger for REML fits) inherits the default
+    em = lmm.emmeans(res, "ARMCD")
+    pairs = em.pairs()
+    assert_allclose(pairs.df, row["trt_df"], rtol=1e-4)
+    assert_allclose(pairs.se, row["trt_se"], rtol=1e-4)

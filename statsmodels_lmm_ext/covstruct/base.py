@@ -85,6 +85,10 @@ class CovStruct(ABC):
     unique_positions: ClassVar[bool] = False
     #: True if ``S = I``: :meth:`residual` is then :meth:`correlation`, at no extra cost
     homogeneous: ClassVar[bool] = True
+    #: True if every correlation matrix has a constant term ``a J`` with ``a`` free (compound
+    #: symmetry): a random intercept then duplicates it, and the model refuses the pair
+    #: (``statsmodels_lmm_ext._identify``)
+    constant_correlation: ClassVar[bool] = False
     #: interior parameter values of :meth:`example` for the conformance tests
     example_params: ClassVar[tuple[float, ...]] = ()
 

@@ -36,13 +36,16 @@ class CompoundSymmetry(CovStruct):
     -----
     SAS ``type=CS`` reports ``CS`` (the common covariance) and ``Residual``; they relate to ours
     by ``CS = rho * sigma^2`` and ``Residual = (1 - rho) * sigma^2``.  mmrm ``cs()`` is the same
-    model.  With a random intercept as well the model is not identified; fit one or the other.
+    model.  With a random intercept as well the model is not identified (``rho sigma^2`` and
+    the intercept variance trade off), and fitting the pair raises a ``ValueError``: fit one or
+    the other.
     """
 
     name = "cs"
     aliases = ("compound_symmetry",)
     param_names = ("rho",)
     example_params = (0.3,)
+    constant_correlation = True
 
     def bounds(self, max_group_size):
         lo = -1.0 / (max_group_size - 1) if max_group_size > 1 else -1.0

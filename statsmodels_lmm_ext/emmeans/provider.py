@@ -22,11 +22,20 @@ __all__ = ["_Provider", "_model_of", "_provider"]
 class _Provider:
     """``L beta``, its covariance and df, for one fitted model and one ddf method."""
 
-    def __init__(self, beta, cov, df: Callable[[np.ndarray], np.ndarray], label: str | None):
+    def __init__(
+        self,
+        beta,
+        cov,
+        df: Callable[[np.ndarray], np.ndarray],
+        label: str | None,
+        information_note: str = "",
+    ):
         self.beta = np.asarray(beta, dtype=float)
         self.cov = np.asarray(cov, dtype=float)
         self._df = df
         self.label = label
+        #: the notes' line on the information matrix behind the df ("" if none)
+        self.information_note = information_note
 
     def estimate(self, L: np.ndarray):
         est = L @ self.beta
@@ -64,7 +73,9 @@ def _provider(results, ddf, information) -> _Provider:
     if ddf is None:
         ddf = "kenward-roger" if vm.reml else "satterthwaite"
     inf = Inference(vm, ddf, information)
-    return _Provider(vm.beta, inf.cov, lambda L: inf.t(L, np.zeros(len(L)))[2], inf.ddf)
+    return _Provider(
+        vm.beta, inf.cov, lambda L: inf.t(L, np.zeros(len(L)))[2], inf.ddf, inf.information_note
+    )
 
 
 def _regression_provider(res, ddf, fixed_df) -> _Provider:

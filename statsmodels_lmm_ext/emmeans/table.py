@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from statsmodels.iolib.summary2 import Summary
 
+from .._display import NotedFrame
 from ..multiplicity import adjust
 from .grid import _estimable
 
@@ -84,10 +85,13 @@ class _LinearTable:
         if tests:
             cols["t"] = t
             cols["p_value"] = out.pvalues
-        frame = pd.concat([self.labels, pd.DataFrame(cols)], axis=1)
+        frame = NotedFrame(pd.concat([self.labels, pd.DataFrame(cols)], axis=1))
+        frame.attrs["index"] = False
         notes = list(self.notes)
         if self._prov.label:
             notes.append(f"Degrees-of-freedom method: {self._prov.label}")
+        if self._prov.information_note:
+            notes.append(self._prov.information_note)
         if cis:
             notes.append(f"Confidence level used: {level:g}")
         for n in out.notes:

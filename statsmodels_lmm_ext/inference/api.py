@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .._display import with_notes
 from ..adapters import as_fitted
 from . import contrasts
 from .contrasts import FTest, Inference, check_L, restriction_matrix
@@ -45,8 +46,11 @@ def t_test(results, r_matrix, ddf: str = "satterthwaite", information: str | Non
         One of :data:`~statsmodels_lmm_ext.DDF_METHODS`.  With Kenward-Roger the SEs come
         from the adjusted covariance ``Phi_A``.
     information : {"observed", "expected"}, optional
-        For ``W = Cov(theta_hat)``; default per method (``DDF_METHODS[ddf].default_information``:
-        observed for Satterthwaite, expected for Kenward-Roger as pbkrtest; SAS uses observed).
+        For ``W = Cov(theta_hat)``; the default follows the reference software of the method
+        and the model's class (``DDF_METHODS[ddf].information(None, vm)``): observed for
+        Satterthwaite (lmerTest, SAS); for Kenward-Roger expected on models with independent
+        residuals (pbkrtest, lmerTest) and observed on models with a residual structure
+        (SAS PROC MIXED, mmrm).
 
     Returns
     -------
@@ -144,7 +148,7 @@ class KRTestResult(FTest):
 
     def __str__(self):
         out = f"{self.title}\n" + self.summary_frame().to_string(float_format=lambda x: f"{x:.6g}")
-        return out if self.valid else f"{out}\nNot valid: {self.reason}"
+        return with_notes(out, None, self._notes())
 
     __repr__ = __str__
 
@@ -166,4 +170,6 @@ def kenward_roger_test(large, small, information: str | None = None) -> KRTestRe
             raise ValueError(f"the models use different data ({big.nobs} vs {sm.nobs} rows)")
         L = restriction_matrix(np.asarray(big.model.exog), np.asarray(sm.model.exog))
     inf = Inference(big.variance_model, "kenward-roger", information)
-    return KRTestResult(inf.f(L, np.zeros(L.shape[0])), inf.ddf, inf.information)
+    return KRTestResult(
+        inf.f(L, np.zeros(L.shape[0])), inf.ddf, inf.information, inf.information_note
+    )

@@ -13,9 +13,9 @@ import warnings
 from functools import cached_property
 
 import numpy as np
-import pandas as pd
 from patsy import DesignInfo
 
+from .._display import NotedFrame
 from .._formula import type3_contrasts
 from .._warnings import DDFWarning
 from .ddf import DDF_METHODS, check_ddf
@@ -64,7 +64,9 @@ class Inference:
                 "this model was fitted by ML: refit it with reml=True, or use "
                 "ddf='satterthwaite'"
             )
-        self.information = self.method.information(information)
+        self.information = self.method.information(information, vm)
+        #: the notes' line saying which information gave ``W`` ("" if none is used)
+        self.information_note = self.method.information_note(information, vm)
         self.W = None
         if self.method.uses_information:
             if vm.boundary.any():
@@ -112,7 +114,10 @@ class FTest(TestResult):
 
     title = "F test"
 
-    def __init__(self, out: dict, ddf_method: str, information: str | None):
+    def __init__(
+        self, out: dict, ddf_method: str, information: str | None, information_note: str = ""
+    ):
+        self.information_note = information_note
         self.statistic = self.fvalue = out["F"]
         self.fvalue_unscaled = out["F_unscaled"]
         self.df = self.df_num = out["df_num"]
@@ -139,7 +144,14 @@ def t_test(vm: VarianceModel, names: list[str], r_matrix, ddf, information) -> C
             ddf_method=inf.ddf,
         )
     return ContrastTest(
-        t=est / se, sd=se, effect=est + rhs, df_denom=df, ddf_method=inf.ddf, reason=reason
+        t=est / se,
+        sd=se,
+        effect=est + rhs,
+        df_denom=df,
+        ddf_method=inf.ddf,
+        reason=reason,
+        information=inf.information,
+        information_note=inf.information_note,
     )
 
 
@@ -154,6 +166,8 @@ def f_test(vm: VarianceModel, names: list[str], r_matrix, ddf, information) -> C
         df_denom=out["df_denom"],
         ddf_method=inf.ddf,
         reason=out["reason"],
+        information=inf.information,
+        information_note=inf.information_note,
     )
     cr.pvalue = f_pvalue(out["F"], out["df_num"], out["df_denom"])
     cr.fvalue_unscaled = out["F_unscaled"]
@@ -161,9 +175,13 @@ def f_test(vm: VarianceModel, names: list[str], r_matrix, ddf, information) -> C
     return cr
 
 
-class AnovaTable(pd.DataFrame):
+class AnovaTable(NotedFrame):
     """A Type III ANOVA table: a DataFrame (``num_df``, ``den_df``, ``F``, ``PR(>F)`` by term)
-    whose ``tests`` attribute holds each row's :class:`FTest` (with ``valid``/``reason``)."""
+    whose ``tests`` attribute holds each row's :class:`FTest` (with ``valid``/``reason``).
+
+    It prints with its title (``attrs["title"]``: the ddf method) and notes
+    (``attrs["notes"]``: the information matrix used, rows whose df are undefined).
+    """
 
     _metadata = ["tests"]
 
@@ -177,13 +195,17 @@ def anova(vm: VarianceModel, model, ddf, information) -> AnovaTable:
     inf = Inference(vm, ddf, information)
     tests, rows = {}, {}
     for term, L in type3_contrasts(model).items():
-        t = FTest(inf.f(L, np.zeros(L.shape[0])), inf.ddf, inf.information)
+        t = FTest(inf.f(L, np.zeros(L.shape[0])), inf.ddf, inf.information, inf.information_note)
         tests[term] = t
         rows[term] = [t.df_num, t.df_denom, t.fvalue, t.pvalue]
     table = AnovaTable.from_dict(rows, orient="index", columns=["num_df", "den_df", "F", "PR(>F)"])
     table.tests = tests
     table.attrs["ddf"] = inf.ddf
+    table.attrs["information"] = inf.information
     table.attrs["title"] = f"Type III tests of fixed effects ({DDF_METHODS[inf.ddf]})"
+    notes = [inf.information_note] if inf.information_note else []
+    notes += [f"{term}: {t.reason}" for term, t in tests.items() if not t.valid]
+    table.attrs["notes"] = notes
     return table
 
 

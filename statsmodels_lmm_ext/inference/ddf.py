@@ -34,7 +34,17 @@ class DDFMethod:
         Registry key, what it is, and the SAS ``ddfm=`` equivalent.
     aliases : tuple of str
     default_information : {"observed", "expected"} or None
-        Information matrix for ``W = Cov(theta_hat)``; None if the method needs no ``W``.
+        Information matrix for ``W = Cov(theta_hat)`` of models whose covariance parameters
+        are all G-side (random effects, variance components, ``sigma^2`` of independent
+        residuals); None if the method needs no ``W``.
+    residual_information : {"observed", "expected"} or None
+        Information matrix for models with residual-structure (R-side) parameters, if it
+        differs from ``default_information``: each model class gets the choice of the software
+        that is the reference for it.
+    information_source : str
+        Whose choice ``default_information`` is.
+    residual_information_source : str
+        Whose choice ``residual_information`` is.
     requires_reml : bool
     """
 
@@ -43,19 +53,45 @@ class DDFMethod:
     sas = ""
     aliases: tuple[str, ...] = ()
     default_information: str | None = None
+    residual_information: str | None = None
+    information_source = ""
+    residual_information_source = ""
     requires_reml = False
 
     @property
     def uses_information(self) -> bool:
         return self.default_information is not None
 
-    def information(self, information: str | None) -> str | None:
-        """The information matrix used (validated), or None if the method needs none."""
+    def _default(self, vm: VarianceModel | None) -> tuple[str | None, str]:
+        """The default information for ``vm`` and whose choice it is."""
+        if vm is not None and vm.has_residual_structure and self.residual_information:
+            return self.residual_information, self.residual_information_source
+        return self.default_information, self.information_source
+
+    def information(self, information: str | None, vm: VarianceModel | None = None) -> str | None:
+        """The information matrix used (validated), or None if the method needs none.
+
+        ``information`` given wins; otherwise the default of the model's class
+        (:attr:`residual_information` if ``vm`` has residual-structure parameters, else
+        :attr:`default_information`).
+        """
         if information is not None and information not in INFORMATION:
             raise ValueError(f"information must be one of {INFORMATION}, not {information!r}")
         if not self.uses_information:
             return information
-        return information or self.default_information
+        return information or self._default(vm)[0]
+
+    def information_note(self, information: str | None, vm: VarianceModel | None = None) -> str:
+        """A line for tables' notes saying which information matrix gave ``W`` and why
+        (empty if the method needs none)."""
+        if not self.uses_information:
+            return ""
+        info, source = self._default(vm)
+        if information is not None:
+            info, source = self.information(information, vm), "set by information="
+        else:
+            source = f"default {source}"
+        return f"Information matrix: {info} ({source})"
 
     def cov(self, vm: VarianceModel, W) -> np.ndarray:
         """Covariance of ``beta_hat`` used by the method (default ``Phi``)."""
@@ -110,6 +146,7 @@ class Satterthwaite(DDFMethod):
     sas = "satterthwaite"
     aliases = ("sat",)
     default_information = "observed"  # the Hessian, as lmerTest and SAS
+    information_source = "as in lmerTest and SAS PROC MIXED"
 
     def df_rows(self, vm, L, W, df_resid):
         return satterthwaite_df_1d(vm, L, W)
@@ -119,11 +156,20 @@ class Satterthwaite(DDFMethod):
 
 
 class KenwardRoger(DDFMethod):
-    """Kenward-Roger: adjusted covariance ``Phi_A`` and scaled F.  Default information
-    "expected", as Kenward and Roger (1997) and pbkrtest; SAS PROC MIXED uses "observed"."""
+    """Kenward-Roger: adjusted covariance ``Phi_A`` and scaled F.
+
+    The default information follows the reference software of the model's class: "expected"
+    for models with G-side parameters only (independent residuals), as Kenward and Roger
+    (1997), pbkrtest and lmerTest (lme4 models); "observed" for models with a residual
+    structure, as SAS PROC MIXED (``ddfm=kr``) and the R package mmrm, the references for
+    those models.
+    """
 
     sas = "kr"
     default_information = "expected"
+    residual_information = "observed"
+    information_source = "for models with independent residuals, as pbkrtest and lmerTest"
+    residual_information_source = "for models with a residual structure, as SAS PROC MIXED, mmrm"
     requires_reml = True
 
     def __init__(self, linear: bool):

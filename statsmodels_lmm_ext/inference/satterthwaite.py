@@ -25,8 +25,9 @@ def satterthwaite_df(vm: VarianceModel, L: np.ndarray, W: np.ndarray) -> tuple[f
     """Denominator df of the F test of ``L beta = 0`` (q rows) and, if undefined, why.
 
     Eigen-decompose ``L Phi L' = U D U'``; one-row df ``nu_m`` for the rows of ``U'L``;
-    ``E = sum nu_m / (nu_m - 2)``; ``ddf = 2E / (E - q)`` (Fai and Cornelius 1996).  The df are
-    undefined when some ``nu_m <= 2`` or ``E <= q``.
+    ``E = sum nu_m / (nu_m - 2)``; ``ddf = 2E / (E - q)`` (Fai and Cornelius 1996), which is
+    the common value when all ``nu_m`` are equal (also at ``nu_m = 2``, where ``E`` is
+    infinite).  Otherwise the df are undefined when some ``nu_m <= 2`` or ``E <= q``.
     """
     q = L.shape[0]
     if q == 1:
@@ -34,6 +35,10 @@ def satterthwaite_df(vm: VarianceModel, L: np.ndarray, W: np.ndarray) -> tuple[f
         return (df, None) if df > 0 else (float("nan"), "the Satterthwaite df are not positive")
     d, U = np.linalg.eigh(L @ vm.Phi @ L.T)
     nu = satterthwaite_df_1d(vm, U.T @ L, W)
+    if nu[0] > 0 and np.allclose(nu, nu[0], rtol=1e-8, atol=0.0):
+        # equal nu_m: 2E/(E - q) = nu for any nu != 2, and nu is the limit at 2 (an exact
+        # F(q, 2) test of a balanced design); lmerTest returns the common value too
+        return float(nu.mean()), None
     if np.any(nu <= 2):
         return float("nan"), (
             f"Satterthwaite df undefined for this F test: a component has nu = {nu.min():.3g} <= 2"

@@ -76,6 +76,13 @@ class VarianceModel:
         """Natural parameters ``(G lower triangle, vc, sigma^2, rho)``."""
         return self.spec.theta(self.G, self.vc, self.scale, self.rho)
 
+    @property
+    def has_residual_structure(self) -> bool:
+        """True if the model has residual-structure (R-side) parameters (correlations,
+        ranges, nuggets, variance ratios): the class of models whose reference software for
+        Kenward-Roger (SAS PROC MIXED, mmrm) uses the observed information."""
+        return self.spec.k_corr > 0
+
     @cached_property
     def blocks(self) -> dict:
         """Sums over groups of derivative blocks (see :meth:`Engine.derivative_blocks`)."""
