@@ -485,11 +485,7 @@ class MixedLM(sm_mlm.MixedLM):
         spec = self.cov_params_spec
         check_identified(self.cov_struct, self.exog_re, self._vc_padded(), self._group_codes,
                          spec.theta_names("table"))  # fmt: skip
-        if spec.fixed_variances and start_params is None:
-            raise ValueError(
-                f"free holds {', '.join(map(repr, spec.fixed_variances))} at its start value: "
-                "give that value in start_params (e.g. a MixedLMParams)"
-            )
+        spec.check_free_start(start_params)
         f, fg, saddles = self.deviance_function(self.reml)
         u0 = self._start(start_params, spec, f)
         fg, f, saddles, v, expand = restrict(fg, f, saddles, u0, spec.free_mask)

@@ -158,6 +158,14 @@ class CovParams:
         names = self.packed_names()
         return [names[k] for k in pos if not self.free_mask[k]]
 
+    def check_free_start(self, start_params) -> None:
+        """A variance held fixed by ``free`` needs its value from ``start_params``."""
+        if self.fixed_variances and start_params is None:
+            raise ValueError(
+                f"free holds {', '.join(map(repr, self.fixed_variances))} at its start value: "
+                "give that value in start_params (e.g. a MixedLMParams)"
+            )
+
     def n_free(self) -> int:
         """Number of estimated covariance parameters (optimiser coordinates)."""
         return self.k if self.free_mask is None else int(self.free_mask.sum())
