@@ -19,6 +19,7 @@ from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
 from ._engine import Engine, EngineError
 from ._formula import check_columns, formula_names
+from ._threads import blas_threads
 from .covstruct import CovStruct, Independence
 from .optimize import GTOL, METHODS, gradient_scale, minimize_chain
 from .params import CovParams
@@ -530,6 +531,7 @@ class MixedLM(sm_mlm.MixedLM):
 
         return f, fg, saddles
 
+    @blas_threads()
     def fit(
         self,
         start_params=None,
@@ -597,7 +599,7 @@ class MixedLM(sm_mlm.MixedLM):
                 f"gtol = {gtol:g} after {', '.join(methods)}; the estimates may not be the "
                 "maximum (try other start_params or rescale the data)",
                 ConvergenceWarning,
-                stacklevel=2,
+                stacklevel=3,  # 2 + the blas_threads wrapper
             )
         return self._results_at(spec, u, converged, hist)
 
@@ -616,7 +618,7 @@ class MixedLM(sm_mlm.MixedLM):
                 "The MLE may be on the boundary of the parameter space "
                 f"({', '.join(vm.boundary_names)} estimated at zero).",
                 ConvergenceWarning,
-                stacklevel=3,
+                stacklevel=4,  # 3 + the blas_threads wrapper of fit()
             )
         return MixedLMResultsWrapper(results)
 
