@@ -2,8 +2,9 @@
 
 The engine's matrix products are small and batched (many groups, many replicates), so a
 multi-threaded BLAS gains little on them, and on a small machine it loses a lot: with two
-cores and one other busy process, OpenBLAS's default of one thread per core made fits 2-10x
-slower (``benchmarks/README.md``, "BLAS threads").  The public entry points that run the
+cores and one other busy process, OpenBLAS's default of one thread per core made fits 9x
+(36,000 rows) to 32x (900,000 rows) slower (medians; ``benchmarks/README.md``, "BLAS
+threads").  The public entry points that run the
 engine (``MixedLM.fit``, building the engine, the derivative blocks of the variance model,
 bootstrap batches) therefore limit the BLAS libraries to ``get_blas_threads()`` threads (1 by
 default) while they run, with :mod:`threadpoolctl`, and restore the user's setting afterwards.
