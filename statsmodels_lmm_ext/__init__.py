@@ -8,6 +8,7 @@ Import it alongside ``statsmodels.formula.api``::
 """
 
 from . import datasets
+from ._threads import get_blas_threads, set_blas_threads
 from .bootstrap import (
     BootstrapPrediction,
     BootstrapResult,
@@ -86,11 +87,13 @@ __all__ = [
     "datasets",
     "emmeans",
     "f_test",
+    "get_blas_threads",
     "kenward_roger",
     "kenward_roger_test",
     "make_cov_struct",
     "mixedlm",
     "ref_grid",
+    "set_blas_threads",
     "t_test",
     "variance_model",
     "__version__",

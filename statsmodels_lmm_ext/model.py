@@ -19,6 +19,7 @@ from statsmodels.tools.sm_exceptions import ConvergenceWarning, SingularMatrixWa
 from . import model_statsmodels
 from ._engine import Engine, EngineError
 from ._identify import check_identified
+from ._threads import blas_threads
 from ._validation import (
     check_duplicate_positions,
     check_finite,
@@ -419,6 +420,7 @@ class MixedLM(sm_mlm.MixedLM):
 
         return f, fg, saddles
 
+    @blas_threads()
     def fit(
         self,
         start_params=None,
@@ -503,7 +505,7 @@ class MixedLM(sm_mlm.MixedLM):
                 f"gtol = {gtol:g} after {', '.join(methods)}; the estimates may not be the "
                 "maximum (try other start_params or rescale the data)",
                 ConvergenceWarning,
-                stacklevel=2,
+                stacklevel=3,  # 2 + the blas_threads wrapper
             )
         return self._results_at(spec, expand(v), converged, hist)
 
@@ -522,13 +524,13 @@ class MixedLM(sm_mlm.MixedLM):
                 "The MLE may be on the boundary of the parameter space "
                 f"({', '.join(vm.boundary_names)} estimated at zero).",
                 ConvergenceWarning,
-                stacklevel=3,
+                stacklevel=4,  # 3 + the blas_threads wrapper of fit()
             )
             warnings.warn(
                 "The random effects covariance matrix is singular "
                 f"({', '.join(vm.boundary_names)} estimated at zero).",
                 SingularMatrixWarning,
-                stacklevel=3,
+                stacklevel=4,  # 3 + the blas_threads wrapper of fit()
             )
         return MixedLMResultsWrapper(results)
 

@@ -18,6 +18,7 @@ from scipy import stats
 import statsmodels_lmm_ext as lmm
 from statsmodels_lmm_ext.bootstrap import pb as pb_module
 from statsmodels_lmm_ext.bootstrap import simulation
+from statsmodels_lmm_ext.inference.tests import TestResult
 
 from ._lrt_cases import REF, _data, _reml_oneway
 
@@ -197,6 +198,100 @@ def test_failed_refits_are_counted(monkeypatch):
     note = " ".join(pb.notes)
     assert "10 of 40 replicates failed" in note and "LinAlgError: boom" in note
     assert "did not converge" in note
+
+
+@pytest.fixture(scope="module")
+def sleep_pair():
+    d = _data("sleep_fixed")
+    small = lmm.mixedlm("Reaction ~ 1", d, groups="Subject").fit(reml=False)
+    large = lmm.mixedlm("Reaction ~ Days", d, groups="Subject").fit(reml=False)
+    return large, small
+
+
+def _raising_for(columns, real):
+    """A ``fit_many`` that raises for a batch holding one of the responses ``columns`` (equal to
+    rounding: batches of other sizes may round the simulated responses differently)."""
+
+    def fit_many(self, Y, want_params=False):
+        for j, col in columns.items():
+            if any(np.allclose(y, col, rtol=1e-12, atol=0) for y in Y.T):
+                raise FloatingPointError(f"injected for replicate {j}")
+        return real(self, Y, want_params)
+
+    return fit_many
+
+
+def test_a_refit_that_raises_costs_only_its_replicate(sleep_pair, monkeypatch):
+    """Replicate by replicate: a refit that raises in a batch of 64 fails that replicate only
+    (it used to fail the whole batch), with its reason; the other batches are unchanged bit for
+    bit, the others of its batch (then refitted one at a time) to rounding."""
+    large, small = sleep_pair
+    clean = lmm.bootstrap.pb_lrt(large, small, nsim=150, seed=11)
+    assert clean.nsim_failed == 0
+    Y = lmm.bootstrap.simulate(small, 150, seed=11)
+    bad = {7: Y[:, 7], 90: Y[:, 90]}
+    monkeypatch.setattr(
+        simulation.LMMSpec, "fit_many", _raising_for(bad, simulation.LMMSpec.fit_many)
+    )
+    with pytest.warns(lmm.bootstrap.BootstrapWarning, match="2 of 150 bootstrap replicates"):
+        pb = lmm.bootstrap.pb_lrt(large, small, nsim=150, seed=11)
+    assert list(pb.failed) == [7, 90] and pb.nsim_ok == 148 and pb.valid
+    assert list(pb.failures["reason"]) == [
+        "FloatingPointError: injected for replicate 7",
+        "FloatingPointError: injected for replicate 90",
+    ]
+    rest = np.delete(clean.ref_distribution, [7, 90])
+    assert np.array_equal(pb.ref_distribution[126:], rest[126:])  # the third batch
+    assert_allclose(pb.ref_distribution[:126], rest[:126], rtol=1e-9, atol=1e-9)
+    assert pb.pvalue == (1 + np.sum(pb.ref_distribution >= pb.lrt)) / 149
+    assert "2 of 150 replicates failed and were left out (FloatingPointError" in " ".join(pb.notes)
+
+
+def test_non_finite_refits_are_named(sleep_pair, monkeypatch):
+    large, small = sleep_pair
+    real = simulation.bfgs_many
+
+    def nan_bfgs(fg, U0, gscale, gtol, maxiter=200, Hinv0=None):
+        U, f, conv = real(fg, U0, gscale, gtol, maxiter, Hinv0)
+        f[:2], conv[:2] = np.nan, False  # the first two of each batch
+        return U, f, conv
+
+    def nan_fallback(eng, bt, reml, y, u0):
+        return u0, np.nan, False
+
+    monkeypatch.setattr(simulation, "bfgs_many", nan_bfgs)
+    monkeypatch.setattr(simulation, "fit_one", nan_fallback)
+    with pytest.warns(lmm.bootstrap.BootstrapWarning, match="4 of 70"):
+        pb = lmm.bootstrap.pb_lrt(large, small, nsim=70, seed=1)
+    assert list(pb.failed) == [0, 1, 64, 65]
+    # both models are mixed models here, so both refits fail
+    reason = "small model: non-finite log-likelihood (NaN); large model: non-finite "
+    assert (pb.failures["reason"] == reason + "log-likelihood (NaN)").all()
+
+
+def test_all_refits_failed_is_an_invalid_test(sleep_pair, monkeypatch):
+    """No replicate left: the bootstrap p-value is NaN (it was 1.0, with mc_se 0), the result
+    is invalid with its reason, and the warning says so."""
+    large, small = sleep_pair
+
+    def broken(self, Y, want_params=False):
+        raise np.linalg.LinAlgError("injected")
+
+    monkeypatch.setattr(simulation.LMMSpec, "fit_many", broken)
+    with pytest.warns(lmm.bootstrap.BootstrapWarning) as rec:
+        pb = lmm.bootstrap.pb_lrt(large, small, nsim=20, seed=1)
+    msg = str(rec[0].message)
+    assert "20 of 20 bootstrap replicates failed: no replicate is left" in msg
+    assert "not valid" in msg and "LinAlgError: injected (20x)" in msg
+    assert np.isnan(pb.pvalue) and np.isnan(pb.mc_se)
+    assert np.isnan(pb.pvalue_bartlett) and np.isnan(pb.pvalue_gamma)
+    assert not pb.valid and isinstance(pb, TestResult)
+    assert pb.reason == "all 20 bootstrap replicates failed (LinAlgError: injected (20x))"
+    assert pb.nsim_ok == 0 and pb.ref_distribution.shape == (0,)
+    assert list(pb.failures.index) == list(range(20))
+    assert "Not valid: all 20 bootstrap replicates failed" in str(pb)
+    assert np.isnan(pb.summary_frame().loc["PBtest", "p-value"])
+    assert pb.pvalue_chi2 == pb.test.pvalue  # the chi-square test does not need replicates
 
 
 def test_oneway_reml_pb_agrees_with_exact_rlrt():

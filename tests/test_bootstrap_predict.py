@@ -11,6 +11,7 @@ from numpy.testing import assert_allclose
 from scipy import stats
 
 import statsmodels_lmm_ext as lmm
+from statsmodels_lmm_ext.bootstrap import simulation
 
 
 def _pev(d, res, group):
@@ -97,6 +98,55 @@ def test_prediction_reproducible_and_bad_input(wide_oneway):
     ).fit()
     with pytest.raises(NotImplementedError, match="variance components"):
         lmm.bootstrap.bootstrap_predict(vc, oats.iloc[:1], nsim=5)
+
+
+def test_prediction_refits_are_guarded_one_by_one(wide_oneway, monkeypatch):
+    """bootstrap_predict had no guard at all: a refit that raises now fails its replicate
+    only, with its reason; the replicates of the other batches are unchanged bit for bit."""
+    d, res = wide_oneway
+    new = pd.DataFrame({"x": [0.0]}, index=["new"])
+    clean = lmm.bootstrap.bootstrap_predict(res, new, nsim=130, seed=5)
+    real = simulation.LMMSpec.fit_many
+    calls = []
+
+    def flaky(self, Y, want_params=False):
+        calls.append(Y.shape[1])
+        # call 2 is the second batch (replicates 64-127); it raises, and its replicates are
+        # refitted one at a time: call 13 is replicate 74
+        if len(calls) in (2, 13):
+            raise FloatingPointError("injected")
+        return real(self, Y, want_params)
+
+    monkeypatch.setattr(simulation.LMMSpec, "fit_many", flaky)
+    with pytest.warns(lmm.BootstrapWarning, match="1 of 130 bootstrap replicates failed"):
+        out = lmm.bootstrap.bootstrap_predict(res, new, nsim=130, seed=5)
+    # batches (0, 64), (64, 128), (128, 130): the second raised and was refitted one by one
+    assert calls == [64, 64] + [1] * 64 + [2]
+    assert list(out.failed) == [64 + 10]
+    assert out.failures.loc[74, "reason"] == "FloatingPointError: injected"
+    kept = np.delete(clean.errors, 74, axis=1)
+    assert np.array_equal(out.errors[:, :64], kept[:, :64])
+    assert np.array_equal(out.errors[:, -2:], kept[:, -2:])
+    assert_allclose(out.errors[:, 64:-2], kept[:, 64:-2], rtol=1e-9, atol=1e-9)
+    assert "1 of 130 refits failed and were left out (FloatingPointError: injected (1x))" in (
+        out.notes
+    )
+
+
+def test_prediction_with_every_refit_failed_is_invalid(wide_oneway, monkeypatch):
+    d, res = wide_oneway
+
+    def broken(self, Y, want_params=False):
+        raise np.linalg.LinAlgError("injected")
+
+    monkeypatch.setattr(simulation.LMMSpec, "fit_many", broken)
+    with pytest.warns(lmm.BootstrapWarning, match="20 of 20 .* no replicate is left"):
+        out = lmm.bootstrap.bootstrap_predict(res, pd.DataFrame({"x": [0.0]}), nsim=20, seed=1)
+    assert not out.valid and out.reason.startswith("all 20 bootstrap replicates failed")
+    assert out.lower.isna().all() and out.upper.isna().all()
+    assert out.summary_frame()["se_pred"].isna().all()
+    assert out.errors.shape == (1, 0) and len(out.failures) == 20
+    assert "Not valid: all 20" in str(out)
 
 
 @pytest.mark.slow

@@ -77,3 +77,54 @@ def test_refits_leave_a_variance_stuck_at_zero():
     assert_allclose(-0.5 * dev, full.llf, rtol=1e-10)
     # and refit() (batched refit first, then fit() from its optimum)
     assert_allclose(large.refit(y).llf, full.llf, rtol=1e-10)
+
+
+def test_fit_many_gives_one_reason_per_refit(monkeypatch):
+    """Each failed refit says why: an exception of its fallback optimisers, a non-finite
+    log-likelihood, or the convergence criterion missed (with the gradient it stopped at)."""
+    d = lmm.datasets.load("sleepstudy")
+    res = lmm.mixedlm("Reaction ~ Days", d, groups="Subject").fit(reml=False)
+    spec = simulation.spec_of(as_fitted(res))
+    Y = res.simulate(nsim=8, seed=2)
+    clean = spec.fit_many(Y, want_params=True)
+    assert clean["converged"].all() and list(clean["reasons"]) == [""] * 8
+    real = simulation.bfgs_many
+
+    def bfgs_leaving_three(fg, U0, gscale, gtol, maxiter=200, Hinv0=None):
+        U, f, conv = real(fg, U0, gscale, gtol, maxiter, Hinv0)
+        conv[[1, 4, 6]] = False  # handed to the fallback
+        return U, f, conv
+
+    def fallback(eng, bt, reml, y, u0):
+        if np.array_equal(y, Y[:, 1]):
+            raise np.linalg.LinAlgError("injected")
+        if np.array_equal(y, Y[:, 4]):
+            return u0, np.nan, False
+        return u0 + 0.5, 0.0, False  # stops away from the optimum
+
+    monkeypatch.setattr(simulation, "bfgs_many", bfgs_leaving_three)
+    monkeypatch.setattr(simulation, "fit_one", fallback)
+    out = spec.fit_many(Y, want_params=True)
+    assert list(np.flatnonzero(~out["converged"])) == [1, 4, 6]
+    r = out["reasons"]
+    assert r[1] == "LinAlgError: injected"
+    assert r[4] == "non-finite log-likelihood (NaN)"
+    assert r[6].startswith("refit did not converge (max|grad|/n = ")
+    assert float(r[6][len("refit did not converge (max|grad|/n = ") : -1]) > 1e-6
+    keep = [0, 2, 3, 5, 7]
+    assert all(r[j] == "" for j in keep)
+    assert np.array_equal(out["llf"][keep], clean["llf"][keep])
+
+
+def test_ols_fit_many_reasons():
+    d = lmm.datasets.load("sleepstudy")
+    spec = simulation.spec_of(as_fitted(smf.ols("Reaction ~ Days", d).fit()))
+    # the second response has a zero residual sum of squares (its log rounds to -inf or NaN)
+    Y = np.column_stack([d["Reaction"], spec.mean])
+    out = spec.fit_many(Y)
+    assert list(out["converged"]) == [True, False]
+    assert out["reasons"][0] == ""
+    assert out["reasons"][1] in (
+        "non-finite log-likelihood (NaN)",
+        "non-finite log-likelihood (inf)",
+    )

@@ -11,7 +11,12 @@ import statsmodels.formula.api as smf
 from numpy.testing import assert_allclose
 
 import statsmodels_lmm_ext as lmm
-from statsmodels_lmm_ext.bootstrap import STATISTICS, BootstrapStatistic, parametric_bootstrap
+from statsmodels_lmm_ext.bootstrap import (
+    STATISTICS,
+    BootstrapStatistic,
+    parametric_bootstrap,
+    simulation,
+)
 
 
 @pytest.fixture(scope="module")
@@ -131,6 +136,37 @@ def test_failed_replicates_are_counted(sleep):
     with pytest.warns(lmm.BootstrapWarning, match="1 of 1"):
         none = parametric_bootstrap(res, lambda r: r.beta[:, 1] * np.nan, nsim=1, seed=4)
     assert none.nsim_ok == 0 and none.summary_frame()["std"].isna().all()
+
+
+def test_failures_list_each_replicate_with_its_reason(sleep, monkeypatch):
+    _, res = sleep
+
+    def flaky(refits):
+        out = refits.beta[:, 1].copy()
+        out[::5] = np.nan
+        return out
+
+    with pytest.warns(lmm.BootstrapWarning, match="the statistic is not finite \\(4x\\)"):
+        boot = parametric_bootstrap(res, flaky, nsim=20, seed=4)
+    assert boot.valid and boot.reason is None
+    assert list(boot.failures.index) == [0, 5, 10, 15]
+    assert (boot.failures["reason"] == "the statistic is not finite").all()
+    # a refit that does not converge names the gradient it stopped at; the notes count
+    # reasons without their numbers
+    real = simulation.bfgs_many
+
+    def bfgs_two_left(fg, U0, gscale, gtol, maxiter=200, Hinv0=None):
+        U, f, conv = real(fg, U0, gscale, gtol, maxiter, Hinv0)
+        conv[[2, 3]] = False
+        return U, f, conv
+
+    monkeypatch.setattr(simulation, "bfgs_many", bfgs_two_left)
+    monkeypatch.setattr(simulation, "fit_one", lambda eng, bt, reml, y, u0: (u0, 1e5, False))
+    with pytest.warns(lmm.BootstrapWarning, match="refit did not converge \\(2x\\)"):
+        boot = parametric_bootstrap(res, "fixed_effects", nsim=20, seed=4)
+    assert list(boot.failed) == [2, 3]
+    assert boot.failures["reason"].str.match(r"refit did not converge \(max\|grad\|/n = ").all()
+    assert boot.notes == ["failed replicates: refit did not converge (2x)"]
 
 
 def test_same_numbers_in_worker_processes(sleep):

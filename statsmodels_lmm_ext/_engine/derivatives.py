@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._threads import blas_threads
 from .layout import Chunk
 from .likelihood import spd_inverse
 
@@ -45,6 +46,7 @@ class DerivativesMixin:
             d2V[s2 + 1 :, s2 + 1 :] = scale * d2R
         return H, dV, d2V
 
+    @blas_threads()
     def derivative_blocks(self, G, vc, scale: float, rho, beta) -> dict:
         """Sums over groups needed for information matrices, Satterthwaite and Kenward-Roger.
 

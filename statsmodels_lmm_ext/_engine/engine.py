@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._threads import blas_threads
 from ..covstruct import CovStruct
 from .conditional import ConditionalMixin
 from .derivatives import DerivativesMixin
@@ -48,6 +49,7 @@ class Engine(LayoutMixin, LikelihoodMixin, DerivativesMixin, ConditionalMixin):
         Units are visit patterns when that saves work (``auto``), or always/never.
     """
 
+    @blas_threads()
     def __init__(
         self,
         y: np.ndarray,

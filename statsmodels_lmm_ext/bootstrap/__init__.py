@@ -12,8 +12,11 @@ warm-started at the original estimates.  Any statistic of the refits can be boot
 One file per concern:
 
 ==================  ===========================================================================
-``random``          seed sequences (one generator per replicate), normals, ``nsim`` checks
-``parallel``        batch plan, joblib map with the threads/processes hint, progress bar
+``random``          seed sequences (one generator per replicate), normals, ``nsim`` and
+                    memory checks
+``parallel``        batch plan, ``n_jobs`` check, the per-replicate guard, joblib map with the
+                    threads/processes hint, progress bar
+``failures``        reasons of failed replicates: counts, table, summaries, the warning
 ``simulation``      simulation-and-refit specs of fitted models (batched refits, fallback)
 ``statistics``      the registry of bootstrap statistics and :func:`parametric_bootstrap`
 ``comparison``      nesting checks, :class:`LRTResult`, :func:`lrt`

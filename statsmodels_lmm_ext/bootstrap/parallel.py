@@ -1,13 +1,17 @@
-"""Running bootstrap replicates: batch plan, joblib map, progress bar.
+"""Running bootstrap replicates: batch plan, per-replicate guard, joblib map, progress bar.
 
 Replicates run in batches (one quasi-Newton iteration advances a whole batch with stacked numpy
 operations).  The split depends only on ``nsim`` and the model, never on the number of
 workers, and each replicate draws from its own seed (:mod:`.random`), so results do not depend
 on ``n_jobs`` or the joblib backend.
+
+A batch that raises is run again one replicate at a time (:func:`guarded_batch`), so that an
+exception costs only the replicates that raise it; every failed replicate keeps its reason.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 import warnings
@@ -15,8 +19,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._threads import blas_threads, get_blas_threads
 from .._warnings import BootstrapWarning
-from .random import seed_sequence
+from .random import check_memory, seed_sequence
 from .simulation import LMMSpec
 
 # Largest number of array elements one batch of replicates may hold in its biggest temporaries.
@@ -46,7 +51,7 @@ def batch_plan(nsim: int, specs) -> list[tuple[int, int]]:
             per_rep += temp
     lo, hi = BATCH_RANGE
     size = int(np.clip(-(-nsim // 8), lo, hi))
-    size = max(1, min(size, BATCH_ELEMENTS // per_rep))
+    size = max(1, min(size, BATCH_ELEMENTS // max(per_rep, 1)))
     return [(a, min(a + size, nsim)) for a in range(0, nsim, size)]
 
 
@@ -59,13 +64,101 @@ def prepare_specs(*specs) -> None:
                 sp.start_inverse_hessian()
 
 
-def _run_batch(fn, args, main_pid: int):
-    """Run ``fn(*args)``; in another process, record its warnings instead of printing them."""
-    if os.getpid() == main_pid:
-        return fn(*args), []
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        out = fn(*args)
+def check_n_jobs(n_jobs) -> int | None:
+    """``n_jobs`` as joblib understands it: a nonzero int (``-1`` all cores, ``-2`` all but
+    one, ...) or None (joblib's default, 1 unless ``joblib.parallel_config`` sets it)."""
+    if n_jobs is None:
+        return None
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, int | np.integer) or n_jobs == 0:
+        raise ValueError(
+            f"n_jobs must be a nonzero integer: the number of joblib workers, or -1 for all "
+            f"cores (-2 all but one, ...); got {n_jobs!r}"
+        )
+    return int(n_jobs)
+
+
+def _reason(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def batch_output(out: dict, B: int) -> dict:
+    """A statistic's batch output checked and completed: ``values`` (B, ...) or None (every
+    replicate failed before producing a value), ``ok`` (B,), ``reasons`` (B,) ("" where ok).
+
+    A replicate whose value is not finite fails ("the statistic is not finite"), a failed one
+    without a reason gets a generic one, and failed replicates' values are NaN."""
+    ok = np.asarray(out["ok"], bool).reshape(-1)
+    values = out.get("values")
+    if values is not None:
+        values = np.array(values, dtype=float)
+        if values.shape[:1] != (B,):
+            raise ValueError(
+                f"a bootstrap batch of {B} replicates returned values of shape {values.shape}; "
+                f"expected one value (or row) per replicate first, ({B}, ...)"
+            )
+    if ok.shape != (B,):
+        raise ValueError(f"a bootstrap batch of {B} replicates returned {ok.size} ok flags")
+    reasons = np.array(out.get("reasons", [""] * B), dtype=object).reshape(-1)
+    if reasons.shape != (B,):
+        raise ValueError(f"a bootstrap batch of {B} replicates returned {reasons.size} reasons")
+    if values is not None:
+        finite = np.isfinite(values.reshape(B, -1)).all(axis=1)
+        reasons[ok & ~finite] = "the statistic is not finite"
+        ok = ok & finite
+        values[~ok] = np.nan
+    else:  # no values: no replicate succeeded
+        ok = np.zeros(B, bool)
+    reasons[ok] = ""
+    reasons[~ok & (reasons == "")] = "failed (the statistic gave no reason)"
+    return {"values": values, "ok": ok, "reasons": reasons}
+
+
+def _combine(parts: list[dict]) -> dict:
+    """One batch output from the outputs of consecutive parts of the batch."""
+    shapes = [p["values"].shape[1:] for p in parts if p["values"] is not None]
+    values = None
+    if shapes:
+        values = np.concatenate(
+            [
+                p["values"]
+                if p["values"] is not None
+                else np.full((len(p["ok"]), *shapes[0]), np.nan)
+                for p in parts
+            ]
+        )
+    ok = np.concatenate([p["ok"] for p in parts])
+    reasons = np.concatenate([p["reasons"] for p in parts])
+    return {"values": values, "ok": ok, "reasons": reasons}
+
+
+def guarded_batch(statistic, seeds) -> dict:
+    """``statistic.batch(seeds)`` with every replicate guarded (see :func:`batch_output`).
+
+    If the batch raises, its replicates run again one at a time, so that an exception costs
+    only the replicate that raises it, recorded as its reason (``"LinAlgError: ..."``).  The
+    other replicates of that batch are then computed in batches of one, which may round their
+    last digits differently (the batched numpy kernels depend on the batch size); replicates of
+    other batches are unchanged."""
+    B = len(seeds)
+    try:
+        out = statistic.batch(seeds)
+    except Exception as exc:  # an error fails only the replicates that raise it
+        if B > 1:
+            return _combine([guarded_batch(statistic, seeds[j : j + 1]) for j in range(B)])
+        reasons = np.array([_reason(exc)], dtype=object)
+        return {"values": None, "ok": np.zeros(1, bool), "reasons": reasons}
+    return batch_output(out, B)
+
+
+def _run_batch(fn, args, main_pid: int, blas: int | None):
+    """Run ``fn(*args)`` with at most ``blas`` BLAS threads; in another process, record its
+    warnings instead of printing them."""
+    with blas_threads(blas) if blas is not None else contextlib.nullcontext():
+        if os.getpid() == main_pid:
+            return fn(*args), []
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            out = fn(*args)
     return out, [f"{w.category.__name__}: {w.message}" for w in caught]
 
 
@@ -107,25 +200,26 @@ def parallel_map(fn, arg_list, sizes, n_jobs, progress: bool, desc: str):
 
     bar = progress_bar(progress, sum(sizes), desc)
     main_pid = os.getpid()
+    blas = get_blas_threads()  # the setting of this process, passed on to worker processes
     results = []
     prefer = None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         t0 = time.perf_counter()
-        results.append(_run_batch(fn, arg_list[0], main_pid))
+        results.append(_run_batch(fn, arg_list[0], main_pid, blas))
         elapsed = time.perf_counter() - t0
         if bar is not None:
             bar.update(sizes[0])
         rest = arg_list[1:]
         if rest and n_jobs == 1:
             for size, args in zip(sizes[1:], rest, strict=True):
-                results.append(_run_batch(fn, args, main_pid))
+                results.append(_run_batch(fn, args, main_pid, blas))
                 if bar is not None:
                     bar.update(size)
         elif rest:
             prefer = "processes" if elapsed * len(rest) > PROCESS_SECONDS else "threads"
             par = Parallel(n_jobs=n_jobs, prefer=prefer, return_as="generator")
-            gen = par(delayed(_run_batch)(fn, args, main_pid) for args in rest)
+            gen = par(delayed(_run_batch)(fn, args, main_pid, blas) for args in rest)
             for size, out in zip(sizes[1:], gen, strict=True):
                 results.append(out)
                 if bar is not None:
@@ -142,31 +236,46 @@ def parallel_map(fn, arg_list, sizes, n_jobs, progress: bool, desc: str):
 class Run:
     """The replicates of one bootstrap run, failures included.
 
-    ``values`` (nsim, ...) in replicate order (a failed replicate's row is whatever its batch
-    returned, NaN by convention), ``ok`` (nsim,) the replicates that succeeded, ``messages``
-    the reasons of failures and the warnings of the refits.
+    ``values`` (nsim, ...) in replicate order (NaN for a failed replicate), ``ok`` (nsim,) the
+    replicates that succeeded, ``reasons`` (nsim,) why each failed ("" where ok), ``warnings``
+    the warnings raised during the refits.
     """
 
     values: np.ndarray
     ok: np.ndarray
-    messages: list[str]
+    reasons: np.ndarray
+    warnings: list[str]
     seed_entropy: int
     joblib_prefer: str | None
     elapsed: float
 
 
-def run_replicates(statistic, nsim: int, *, seed, n_jobs: int, progress: bool) -> Run:
+def run_replicates(statistic, nsim: int, *, seed, n_jobs, progress: bool) -> Run:
     """``nsim`` replicates of a bootstrap statistic (see :mod:`.statistics`): seeds spawned
-    from ``seed``, batches planned from the statistic's specs, mapped with joblib."""
+    from ``seed``, batches planned from the statistic's specs, each batch guarded replicate by
+    replicate (:func:`guarded_batch`), mapped with joblib."""
     t0 = time.perf_counter()
+    n_jobs = check_n_jobs(n_jobs)
+    shape = tuple(statistic.value_shape)
+    k = int(np.prod(shape))
+    # per replicate: its value in the batch output, the run and the result (3 copies), its ok
+    # flag and its reason (a reference)
+    check_memory(nsim, 24 * k + 9, f"{k} value(s) of the statistic, kept 3 times")
     ss = seed_sequence(seed)
     seeds = ss.spawn(nsim)
-    prepare_specs(*statistic.specs)
     plan = batch_plan(nsim, statistic.specs)
-    args = [(seeds[a:b],) for a, b in plan]
+    args = [(statistic, seeds[a:b]) for a, b in plan]
     sizes = [b - a for a, b in plan]
-    outs, msgs, prefer = parallel_map(statistic.batch, args, sizes, n_jobs, progress, "bootstrap")
-    values = np.concatenate([o["values"] for o in outs])
+    with blas_threads():
+        prepare_specs(*statistic.specs)
+        outs, msgs, prefer = parallel_map(
+            guarded_batch, args, sizes, n_jobs, progress, "bootstrap"
+        )
+    shapes = [o["values"].shape[1:] for o in outs if o["values"] is not None]
+    values = np.full((nsim, *(shapes[0] if shapes else shape)), np.nan)
+    for (a, b), o in zip(plan, outs, strict=True):
+        if o["values"] is not None:
+            values[a:b] = o["values"]
     ok = np.concatenate([o["ok"] for o in outs])
-    messages = [m for o in outs for m in o["messages"]] + msgs
-    return Run(values, ok, messages, ss.entropy, prefer, time.perf_counter() - t0)
+    reasons = np.concatenate([o["reasons"] for o in outs])
+    return Run(values, ok, reasons, msgs, ss.entropy, prefer, time.perf_counter() - t0)

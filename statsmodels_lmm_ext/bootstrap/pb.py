@@ -14,8 +14,6 @@ methods for tests in linear mixed models - the R package pbkrtest. *J. Stat. Sof
 from __future__ import annotations
 
 import time
-import warnings
-from collections import Counter
 
 import numpy as np
 import pandas as pd
@@ -23,10 +21,11 @@ from scipy import stats
 
 from ..inference.tests import TestResult
 from .comparison import LRTResult, prepare, zero_tol
-from .parallel import BootstrapWarning, run_replicates
+from .failures import ReplicateFailures, summarise, summarise_warnings, warn_failures
+from .parallel import check_n_jobs, run_replicates
 from .random import check_nsim, normals
 from .simulation import spec_of
-from .statistics import BootstrapStatistic, failed_batch
+from .statistics import BootstrapStatistic
 
 
 class LikelihoodRatio(BootstrapStatistic, name="lrt"):
@@ -55,19 +54,16 @@ class LikelihoodRatio(BootstrapStatistic, name="lrt"):
         small, large = self.specs
         Z, _ = normals(seeds, small.nobs)
         Y = small.simulate(Z)
-        try:
-            fs = small.fit_many(Y)
-            fl = large.fit_many(Y)
-        except Exception as exc:  # the batch as a whole failed: every replicate is a failure
-            return failed_batch(len(seeds), (), exc)
+        fs = small.fit_many(Y)
+        fl = large.fit_many(Y)
         raw = 2.0 * (fl["llf"] - fs["llf"])
-        ok = fs["converged"] & fl["converged"] & np.isfinite(raw)
+        ok = fs["converged"] & fl["converged"]
         lrt_ = np.where(np.abs(raw) < self.tol, 0.0, raw)
-        return {
-            "values": np.where(ok, lrt_, np.nan),
-            "ok": ok,
-            "messages": fs["messages"] + fl["messages"],
-        }
+        reasons = [
+            "; ".join(f"{model} model: {r}" for model, r in (("small", a), ("large", b)) if r)
+            for a, b in zip(fs["reasons"], fl["reasons"], strict=True)
+        ]
+        return {"values": np.where(ok, lrt_, np.nan), "ok": ok, "reasons": reasons}
 
 
 def moment_pvalues(lrt_: float, df: int, mean: float, var: float) -> dict:
@@ -92,11 +88,7 @@ def gamma_bartlett(lrt_: float, df: int, ref: np.ndarray) -> dict:
     return moment_pvalues(lrt_, df, pos.mean(), pos.var(ddof=1))
 
 
-def _top(messages) -> str:
-    return "; ".join(f"{m} ({c}x)" for m, c in Counter(messages).most_common(3))
-
-
-class PBTestResult(TestResult):
+class PBTestResult(TestResult, ReplicateFailures):
     """Parametric-bootstrap likelihood-ratio test (``pbkrtest::PBmodcomp``).
 
     Attributes
@@ -104,7 +96,9 @@ class PBTestResult(TestResult):
     lrt, df : float, int
         Observed statistic and the parameter difference.
     pvalue : float
-        Bootstrap p-value ``(1 + #{LRT* >= LRT}) / (1 + nsim_ok)``.
+        Bootstrap p-value ``(1 + #{LRT* >= LRT}) / (1 + nsim_ok)``; NaN if no replicate
+        succeeded (the result is then not valid: ``valid`` is False and ``reason`` says
+        why).
     pvalue_chi2 : float
         Upper tail of chi2(df).
     pvalue_bartlett, pvalue_gamma : float
@@ -118,6 +112,11 @@ class PBTestResult(TestResult):
         The ``nsim_ok`` values of ``LRT*`` (replicate order); a failed replicate is left out.
     failed : ndarray of int
         Indices of the failed replicates.
+    failures : DataFrame
+        The failed replicates (index ``replicate``) and the ``reason`` of each (which model's
+        refit failed, and how).
+    valid : bool
+    reason : str or None
     seed_entropy : int
         Entropy of the root ``SeedSequence`` (reproduces a run with ``seed=None``).
     joblib_prefer : str or None
@@ -131,32 +130,28 @@ class PBTestResult(TestResult):
     notes : list of str
     """
 
-    def __init__(self, test: LRTResult, ref_all: np.ndarray, messages, seed_entropy, elapsed):
+    def __init__(self, test: LRTResult, run, elapsed: float):
         self.test = test
         self.lrt, self.df = test.lrt, test.df
         self.statistic, self.df_denom = self.lrt, np.inf  # the package's test-result shape
         self.method = test.method
-        ok = np.isfinite(ref_all)
-        self.nsim = len(ref_all)
-        self.nsim_ok = int(ok.sum())
-        self.nsim_failed = self.nsim - self.nsim_ok
-        self.failed = np.flatnonzero(~ok)
-        self.ref_distribution = ref_all[ok]
-        self.seed_entropy = seed_entropy
+        self._count_failures(run)
+        self.ref_distribution = run.values[run.ok]
+        self.seed_entropy = run.seed_entropy
         self.elapsed = elapsed
-        self.joblib_prefer = None
+        self.joblib_prefer = run.joblib_prefer
         ref = self.ref_distribution
         self.n_extreme = int((ref >= self.lrt).sum())
-        self.pvalue = (1.0 + self.n_extreme) / (1.0 + self.nsim_ok)
+        self.pvalue = (1.0 + self.n_extreme) / (1.0 + self.nsim_ok) if self.nsim_ok else np.nan
         self.pvalue_chi2 = test.pvalue
         self.pvalue_mixture = test.pvalue_mixture
         gb = gamma_bartlett(self.lrt, self.df, ref)
         self.bartlett_stat = gb["bartlett"]
         self.pvalue_bartlett = gb["p_bartlett"]
         self.pvalue_gamma = gb["p_gamma"]
-        self.notes = list(test.notes) + self._reference_notes(messages)
+        self.notes = list(test.notes) + self._reference_notes(run.warnings)
 
-    def _reference_notes(self, messages) -> list[str]:
+    def _reference_notes(self, warnings_) -> list[str]:
         ref = self.ref_distribution
         notes = []
         n0 = int((ref == 0).sum())
@@ -175,17 +170,20 @@ class PBTestResult(TestResult):
         if self.nsim_failed:
             notes.append(
                 f"{self.nsim_failed} of {self.nsim} replicates failed and were left out "
-                f"({_top(messages)})"
+                f"({summarise(self.failures['reason'])})"
             )
-        elif messages:
-            notes.append(f"warnings during the refits: {_top(messages)}")
+        if warnings_:
+            notes.append(f"warnings during the refits: {summarise_warnings(warnings_)}")
         return notes
 
     @property
     def mc_se(self) -> float:
-        """Monte-Carlo standard error of ``pvalue``: ``sqrt(p (1 - p) / nsim_ok)``."""
+        """Monte-Carlo standard error of ``pvalue``: ``sqrt(p (1 - p) / nsim_ok)`` (NaN without
+        successful replicates)."""
+        if not self.nsim_ok:
+            return float("nan")
         p = self.pvalue
-        return float(np.sqrt(p * (1 - p) / max(self.nsim_ok, 1)))
+        return float(np.sqrt(p * (1 - p) / self.nsim_ok))
 
     def summary_frame(self) -> pd.DataFrame:
         """``stat``, ``df`` and ``p-value`` per method (rows as pbkrtest's summary)."""
@@ -211,6 +209,8 @@ class PBTestResult(TestResult):
         if self.test.mixture is not None:
             lines.append(f"Mixture: {self.test.mixture}")
         lines += [f"Note: {n}" for n in self.notes]
+        if not self.valid:
+            lines.append(f"Not valid: {self.reason}")
         return "\n".join(lines)
 
     __str__ = summary
@@ -244,15 +244,17 @@ def pb_lrt(
     large, small : fitted models
         As for :func:`lrt` (order matters here: large first, as pbkrtest).
     nsim : int
-        Number of bootstrap replicates.
+        Number of bootstrap replicates.  A run whose replicates (their seeds and values) would
+        not fit in the available memory is refused at once with a ValueError.
     seed : None, int, SeedSequence or Generator
         Root of ``numpy.random.SeedSequence(seed).spawn(nsim)``: replicate ``j`` uses its own
         generator, so the result is identical for any ``n_jobs`` and backend, and replicate ``j``
         is ``simulate(small, nsim, seed=seed)[:, j]``.
-    n_jobs : int
-        joblib workers (``-1``: all cores).  The first batch of replicates runs in this process
-        and is timed; joblib is then asked to prefer processes if the rest would take more
-        than a few seconds, threads otherwise.  Any backend set with
+    n_jobs : int or None
+        joblib workers: a nonzero integer, negative as in joblib (``-1``: all cores, ``-2``:
+        all but one), or None for joblib's default.  The first batch of replicates runs in
+        this process and is timed; joblib is then asked to prefer processes if the rest would
+        take more than a few seconds, threads otherwise.  Any backend set with
         ``joblib.parallel_config`` (``"loky"``, ``"dask"``, ...) is used instead.
     progress : bool
         Show a tqdm progress bar (a warning if tqdm is not installed).
@@ -266,22 +268,17 @@ def pb_lrt(
     Notes
     -----
     A replicate whose refit (of either model) does not meet the convergence criterion of
-    :meth:`MixedLM.fit` after the fallback optimisers, or raises, is counted in ``nsim_failed``
-    and left out; warnings from refits are collected into ``notes``.  ``|LRT*|`` below
-    ``max(1e-6, 1e-10 |llf|)`` is set to 0 (two fits on the same boundary).
+    :meth:`MixedLM.fit` after the fallback optimisers, or raises, is counted in ``nsim_failed``,
+    listed with its reason in ``failures`` and left out (one :class:`BootstrapWarning` per
+    call); warnings from refits are collected into ``notes``.  If every replicate fails, the
+    p-values of the bootstrap are NaN and the result is not valid (``valid``, ``reason``).
+    ``|LRT*|`` below ``max(1e-6, 1e-10 |llf|)`` is set to 0 (two fits on the same boundary).
     """
     nsim = check_nsim(nsim)
+    n_jobs = check_n_jobs(n_jobs)
     t0 = time.perf_counter()
     stat = LikelihoodRatio(small, large=large, reml=reml)
     run = run_replicates(stat, nsim, seed=seed, n_jobs=n_jobs, progress=progress)
-    elapsed = time.perf_counter() - t0
-    out = PBTestResult(stat.test, run.values, run.messages, run.seed_entropy, elapsed)
-    out.joblib_prefer = run.joblib_prefer
-    if out.nsim_failed:
-        warnings.warn(
-            f"{out.nsim_failed} of {nsim} bootstrap replicates failed and were left out "
-            "(see .notes and .failed)",
-            BootstrapWarning,
-            stacklevel=2,
-        )
+    out = PBTestResult(stat.test, run, time.perf_counter() - t0)
+    warn_failures(out)
     return out

@@ -9,20 +9,18 @@ Hall, P. and Maiti, T. (2006). On parametric bootstrap methods for small area pr
 
 from __future__ import annotations
 
-import warnings
-from collections import Counter
-
 import numpy as np
 import pandas as pd
 
 from ..adapters import Fitted
-from .parallel import BootstrapWarning, run_replicates
+from .failures import ReplicateFailures, summarise, summarise_warnings, warn_failures
+from .parallel import check_n_jobs, run_replicates
 from .random import check_nsim, normals
 from .simulation import fitted_for, spec_of
 from .statistics import BootstrapStatistic
 
 
-class BootstrapPrediction:
+class BootstrapPrediction(ReplicateFailures):
     """Parametric-bootstrap prediction intervals (see :func:`bootstrap_predict`).
 
     Attributes
@@ -35,23 +33,28 @@ class BootstrapPrediction:
     samples : ndarray (m, nsim_ok)
         ``predicted + errors``: draws of the new observations.
     lower, upper : Series
-        Percentiles ``alpha / 2`` and ``1 - alpha / 2`` of ``samples``.
+        Percentiles ``alpha / 2`` and ``1 - alpha / 2`` of ``samples`` (NaN if no replicate
+        succeeded: the result is then not valid, ``valid`` is False and ``reason`` says why).
     nsim, nsim_ok, nsim_failed : int
+    failed : ndarray of int
+        Indices of the failed replicates.
+    failures : DataFrame
+        The failed replicates (index ``replicate``) and the ``reason`` of each.
+    valid : bool
+    reason : str or None
     new_group : bool
     alpha : float
     notes : list of str
     """
 
-    def __init__(self, predicted, errors, index, alpha, new_group, nsim, messages):
+    def __init__(self, predicted, run, index, alpha, new_group):
         self.index = index
         self.predicted = pd.Series(predicted, index=index, name="predicted")
-        self.errors = errors
-        self.samples = np.asarray(predicted)[:, None] + errors
+        self.errors = np.ascontiguousarray(run.values[run.ok].T)  # (m, nsim_ok)
+        self.samples = np.asarray(predicted)[:, None] + self.errors
         self.alpha = alpha
         self.new_group = new_group
-        self.nsim = nsim
-        self.nsim_ok = errors.shape[1]
-        self.nsim_failed = nsim - self.nsim_ok
+        self._count_failures(run)
         if self.nsim_ok:
             lo, hi = np.quantile(self.samples, [alpha / 2, 1 - alpha / 2], axis=1)
         else:
@@ -60,17 +63,23 @@ class BootstrapPrediction:
         self.upper = pd.Series(hi, index=index, name="pi_upper")
         self.notes = []
         if self.nsim_failed:
-            top = "; ".join(f"{m} ({c}x)" for m, c in Counter(messages).most_common(3))
             self.notes.append(
-                f"{self.nsim_failed} of {nsim} refits failed and were left out ({top})"
+                f"{self.nsim_failed} of {self.nsim} refits failed and were left out "
+                f"({summarise(self.failures['reason'])})"
             )
+        if run.warnings:
+            self.notes.append(f"warnings during the refits: {summarise_warnings(run.warnings)}")
 
     def summary_frame(self) -> pd.DataFrame:
         """Prediction, bootstrap SD of the prediction error and the interval, per new row."""
+        if self.nsim_ok > 1:
+            se = self.errors.std(axis=1, ddof=1)
+        else:  # too few successful replicates for a spread
+            se = np.full(len(self.index), np.nan)
         return pd.DataFrame(
             {
                 "predicted": self.predicted,
-                "se_pred": self.errors.std(axis=1, ddof=1),
+                "se_pred": se,
                 "pi_lower": self.lower,
                 "pi_upper": self.upper,
             },
@@ -85,7 +94,10 @@ class BootstrapPrediction:
             f"(nsim = {self.nsim}, used = {self.nsim_ok}, failed = {self.nsim_failed})"
         )
         lines = [head, self.summary_frame().to_string(float_format=lambda x: f"{x:.6g}")]
-        return "\n".join(lines + [f"Note: {n}" for n in self.notes])
+        lines += [f"Note: {n}" for n in self.notes]
+        if not self.valid:
+            lines.append(f"Not valid: {self.reason}")
+        return "\n".join(lines)
 
     __str__ = summary
 
@@ -215,7 +227,7 @@ class PredictionError(BootstrapStatistic, name="prediction_error"):
         if not self.new_group:
             pred += np.einsum("ia,Bia->iB", Zn, spec.blups(Y, fits, gcodes, ok))
         err = np.where(ok[None, :], truth - pred, np.nan)
-        return {"values": err.T, "ok": ok, "messages": fits["messages"]}
+        return {"values": err.T, "ok": ok, "reasons": fits["reasons"]}
 
 
 def bootstrap_predict(
@@ -278,26 +290,23 @@ def bootstrap_predict(
     prediction (the intervals are marginal).  Models with variance components are not
     supported.
 
+    A replicate whose refit raises or does not converge is counted in ``nsim_failed``, listed
+    with its reason in ``failures`` and left out (one :class:`BootstrapWarning` per call); if
+    every replicate fails, the intervals are NaN and the result is not valid (``reason``).
+
     References
     ----------
     Hall, P. and Maiti, T. (2006). On parametric bootstrap methods for small area prediction.
     *JRSS B* 68, 221-238.
     """
     nsim = check_nsim(nsim)
+    n_jobs = check_n_jobs(n_jobs)
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be in (0, 1); got {alpha!r}")
     stat = PredictionError(
         results, exog_new, new_group=new_group, groups=groups, exog_re_new=exog_re_new
     )
     run = run_replicates(stat, nsim, seed=seed, n_jobs=n_jobs, progress=progress)
-    errors = np.ascontiguousarray(run.values[run.ok].T)  # (m, nsim_ok)
-    out = BootstrapPrediction(
-        stat.predicted, errors, stat.index, alpha, new_group, nsim, run.messages
-    )
-    if out.nsim_failed:
-        warnings.warn(
-            f"{out.nsim_failed} of {nsim} bootstrap refits failed and were left out (see .notes)",
-            BootstrapWarning,
-            stacklevel=2,
-        )
+    out = BootstrapPrediction(stat.predicted, run, stat.index, alpha, new_group)
+    warn_failures(out)
     return out

@@ -8,10 +8,12 @@ import numpy as np
 import pandas as pd
 from statsmodels.regression.linear_model import OLS
 
-from .random import check_nsim, normals, seed_sequence
+from .._threads import blas_threads
+from .random import check_memory, check_nsim, normals, seed_sequence
 from .simulation import fitted_for, spec_of
 
 
+@blas_threads()
 def simulate(results, nsim: int = 1, *, seed=None, use_random_effects: bool = False):
     """Simulate responses from a fitted model.
 
@@ -40,6 +42,8 @@ def simulate(results, nsim: int = 1, *, seed=None, use_random_effects: bool = Fa
     """
     nsim = check_nsim(nsim)
     spec = spec_of(fitted_for(results), conditional=use_random_effects)
+    # the normals and the responses: two (nobs, nsim) arrays
+    check_memory(nsim, 16 * spec.nobs, f"its normals and response ({spec.nobs} values each)")
     seeds = seed_sequence(seed).spawn(nsim)
     Z, _ = normals(seeds, spec.nobs)
     return spec.simulate(Z, conditional=use_random_effects)
@@ -73,6 +77,7 @@ def _check_endog(endog, nobs: int) -> np.ndarray:
     return y
 
 
+@blas_threads()
 def refit(results, endog, *, reml: bool | None = None):
     """Refit the same model to a new response, warm-started at the current estimates.
 

@@ -33,6 +33,15 @@ def _take(stats_: list[dict], idx: np.ndarray) -> list[dict]:
     return [{k: v[idx] for k, v in st.items()} for st in stats_]
 
 
+def nonfinite_reasons(llf: np.ndarray) -> np.ndarray:
+    """Per refit: ``"non-finite log-likelihood (NaN)"`` (or ``inf``/``-inf``) where ``llf`` is
+    not finite, ``""`` elsewhere."""
+    reasons = np.full(len(llf), "", dtype=object)
+    for j in np.flatnonzero(~np.isfinite(llf)):
+        reasons[j] = f"non-finite log-likelihood ({'NaN' if np.isnan(llf[j]) else llf[j]})"
+    return reasons
+
+
 @dataclass
 class OLSSpec:
     """An ordinary least-squares fit: closed-form ML / REML log-likelihood for any response."""
@@ -74,7 +83,7 @@ class OLSSpec:
 
     def fit_many(self, Y: np.ndarray, want_params: bool = False) -> dict:
         llf = self.llf_many(Y)
-        out = {"llf": llf, "converged": np.isfinite(llf), "messages": []}
+        out = {"llf": llf, "converged": np.isfinite(llf), "reasons": nonfinite_reasons(llf)}
         if want_params:
             beta = np.linalg.lstsq(self.X, Y, rcond=None)[0].T
             n, p = self.X.shape
@@ -193,14 +202,19 @@ class LMMSpec:
         return fg, saddles
 
     def fit_many(self, Y: np.ndarray, want_params: bool = False) -> dict:
-        """Refit the model to each column of ``Y``: ``llf``, ``converged`` and, with
-        ``want_params``, the estimates (``beta``, ``scale``, ``psi``, ``vc``, ``rho``)."""
+        """Refit the model to each column of ``Y``: ``llf``, ``converged``, ``reasons`` (why
+        each refit failed, "" where it converged) and, with ``want_params``, the estimates
+        (``beta``, ``scale``, ``psi``, ``vc``, ``rho``).
+
+        A refit fails when its fallback optimisers raise (``"<ExceptionType>: <message>"``),
+        when its log-likelihood is not finite, or when it does not meet the convergence
+        criterion (``"refit did not converge (max|grad|/n = ...)"``)."""
         eng, bt = self.engine, self.params
         B = Y.shape[1]
         st = eng.endog_stats(Y)
         gscale = gradient_scale(eng.nobs)
         U0 = np.tile(self.start(), (B, 1))
-        messages: list[str] = []
+        reasons = np.full(B, "", dtype=object)
         with np.errstate(all="ignore"):
             if bt.k:
                 fg, saddles = self._batch_functions(st, gscale)
@@ -215,12 +229,19 @@ class LMMSpec:
             try:
                 u, d, ok = fit_one(eng, bt, self.reml, Y[:, j], U0[j])
             except Exception as exc:  # a refit that raises is a failed replicate
-                messages.append(f"{type(exc).__name__}: {exc}")
+                reasons[j] = f"{type(exc).__name__}: {exc}"
                 continue
             U[j], dev[j], conv[j] = u, d, ok
-            if not ok:
-                messages.append("refit did not converge")
-        out = {"llf": -0.5 * dev, "converged": conv & np.isfinite(dev), "messages": messages}
+        llf = -0.5 * dev
+        conv &= np.isfinite(dev)
+        todo = ~conv & (reasons == "")
+        reasons[todo] = nonfinite_reasons(llf[todo])
+        for j in np.flatnonzero(~conv & (reasons == "")):
+            with np.errstate(all="ignore"):
+                grad = fg(U[j][None], np.array([j]))[1]
+            gmax = float(np.max(np.abs(grad))) / gscale
+            reasons[j] = f"refit did not converge (max|grad|/n = {gmax:.3g})"
+        out = {"llf": llf, "converged": conv, "reasons": reasons}
         if want_params:
             lam, rho, psi, vc = bt.natural_many(U)
             prof = eng.profile(lam, rho, self.reml, st)

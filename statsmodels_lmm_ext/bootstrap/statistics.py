@@ -19,8 +19,6 @@ the :class:`Refits` of the model (the statistic is an argument, as ``FUN`` of ``
 from __future__ import annotations
 
 import time
-import warnings
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar
@@ -29,7 +27,8 @@ import numpy as np
 import pandas as pd
 
 from ..adapters import Fitted
-from .parallel import BootstrapWarning, run_replicates
+from .failures import ReplicateFailures, summarise, summarise_warnings, warn_failures
+from .parallel import check_n_jobs, run_replicates
 from .random import check_nsim, normals
 from .simulation import fitted_for, spec_of
 
@@ -50,7 +49,9 @@ class BootstrapStatistic:
     * ``names``: labels of the statistic's components (or None).
 
     :meth:`batch` computes the replicates of a batch of seeds from the attributes listed in
-    ``batch_state`` (the statistic is pickled with only those for worker processes).
+    ``batch_state`` (the statistic is pickled with only those for worker processes).  It may
+    raise: the runner then computes the batch's replicates one at a time, and a replicate that
+    raises fails alone, with the exception as its reason.
     """
 
     name: ClassVar[str] = ""
@@ -71,16 +72,18 @@ class BootstrapStatistic:
         # user's results by weak reference) stays in this process
         return {k: v for k, v in self.__dict__.items() if k in self.batch_state}
 
+    @property
+    def value_shape(self) -> tuple:
+        """Shape of one replicate's value (of ``observed``, else one value per name)."""
+        if self.observed is not None:
+            return np.shape(self.observed)
+        return (len(self.names),) if self.names is not None else ()
+
     def batch(self, seeds) -> dict:
         """Replicates for ``seeds`` (one per replicate): ``values`` (B, ...) (NaN for a failed
-        replicate), ``ok`` (B,) and ``messages`` (reasons of failures, refit warnings)."""
+        replicate), ``ok`` (B,) and ``reasons`` (B,): why each replicate failed, "" where it
+        succeeded.  A value that is not finite fails its replicate."""
         raise NotImplementedError
-
-
-def failed_batch(B: int, shape: tuple, exc: Exception) -> dict:
-    """A batch whose every replicate failed with ``exc``."""
-    msg = f"{type(exc).__name__}: {exc}"
-    return {"values": np.full((B, *shape), np.nan), "ok": np.zeros(B, bool), "messages": [msg] * B}
 
 
 @dataclass(frozen=True)
@@ -172,17 +175,9 @@ class RefitStatistic(BootstrapStatistic):
         spec = self.spec
         Z, _ = normals(seeds, spec.nobs)
         Y = spec.simulate(Z)
-        try:
-            fits = spec.fit_many(Y, want_params=True)
-        except Exception as exc:  # the batch as a whole failed: every replicate is a failure
-            return failed_batch(len(seeds), np.shape(self.observed), exc)
+        fits = spec.fit_many(Y, want_params=True)
         values = self._values(Refits.of_many(Y, fits), Y.shape[1])
-        finite = np.isfinite(values.reshape(len(values), -1)).all(axis=1)
-        ok = fits["converged"] & finite
-        values[~ok] = np.nan
-        bad_value = fits["converged"] & ~finite
-        messages = fits["messages"] + ["the statistic is not finite"] * int(bad_value.sum())
-        return {"values": values, "ok": ok, "messages": messages}
+        return {"values": values, "ok": fits["converged"], "reasons": fits["reasons"]}
 
 
 class FixedEffects(RefitStatistic, name="fixed_effects"):
@@ -221,7 +216,7 @@ class CovarianceParameters(RefitStatistic, name="covariance_parameters"):
 # ---------------------------------------------------------------------------------------------
 
 
-class BootstrapResult:
+class BootstrapResult(ReplicateFailures):
     """Replicates of a bootstrap statistic (see :func:`parametric_bootstrap`).
 
     Attributes
@@ -237,10 +232,17 @@ class BootstrapResult:
     nsim, nsim_ok, nsim_failed : int
     failed : ndarray of int
         Indices of the failed replicates (refit not converged, raised, or a non-finite value).
+    failures : DataFrame
+        The failed replicates (index ``replicate``) and the ``reason`` of each.
+    valid : bool
+        False if no replicate succeeded (``std``, ``conf_int`` and the summary are then NaN);
+        ``reason`` says why.
+    reason : str or None
     seed_entropy : int
     joblib_prefer : str or None
     elapsed : float
     notes : list of str
+        The most common reasons of failures, and warnings raised during the refits.
     """
 
     def __init__(self, stat: BootstrapStatistic, run, elapsed: float):
@@ -248,28 +250,31 @@ class BootstrapResult:
         self.observed = stat.observed
         self.names = stat.names
         self.replicates = run.values[run.ok]
-        self.nsim = len(run.ok)
-        self.nsim_ok = int(run.ok.sum())
-        self.nsim_failed = self.nsim - self.nsim_ok
-        self.failed = np.flatnonzero(~run.ok)
+        self._count_failures(run)
         self.seed_entropy = run.seed_entropy
         self.joblib_prefer = run.joblib_prefer
         self.elapsed = elapsed
         self.notes = []
-        if run.messages:
-            top = "; ".join(f"{m} ({c}x)" for m, c in Counter(run.messages).most_common(3))
-            what = "failed replicates" if self.nsim_failed else "warnings during the refits"
-            self.notes.append(f"{what}: {top}")
+        if self.nsim_failed:
+            self.notes.append(f"failed replicates: {summarise(self.failures['reason'])}")
+        if run.warnings:
+            self.notes.append(f"warnings during the refits: {summarise_warnings(run.warnings)}")
 
     @property
     def std(self) -> np.ndarray:
-        """Bootstrap standard deviation of each component (the bootstrap standard error)."""
+        """Bootstrap standard deviation of each component (the bootstrap standard error); NaN
+        with fewer than two successful replicates."""
+        if self.nsim_ok < 2:
+            return np.full(self.replicates.shape[1:], np.nan)
         return self.replicates.std(axis=0, ddof=1)
 
     def conf_int(self, alpha: float = 0.05) -> np.ndarray:
-        """Percentile intervals: rows ``alpha / 2`` and ``1 - alpha / 2`` of the replicates."""
+        """Percentile intervals: rows ``alpha / 2`` and ``1 - alpha / 2`` of the replicates
+        (NaN if none succeeded)."""
         if not 0 < alpha < 1:
             raise ValueError(f"alpha must be in (0, 1); got {alpha!r}")
+        if self.nsim_ok == 0:
+            return np.full((2, *self.replicates.shape[1:]), np.nan)
         return np.quantile(self.replicates, [alpha / 2, 1 - alpha / 2], axis=0)
 
     def summary_frame(self, alpha: float = 0.05) -> pd.DataFrame:
@@ -295,7 +300,10 @@ class BootstrapResult:
             f"used = {self.nsim_ok}, failed = {self.nsim_failed}"
         )
         table = self.summary_frame().to_string(float_format=lambda x: f"{x:.6g}")
-        return "\n".join([head, table] + [f"Note: {n}" for n in self.notes])
+        lines = [head, table] + [f"Note: {n}" for n in self.notes]
+        if not self.valid:
+            lines.append(f"Not valid: {self.reason}")
+        return "\n".join(lines)
 
     __str__ = summary
 
@@ -339,7 +347,9 @@ def parametric_bootstrap(
     Notes
     -----
     A replicate whose refit does not converge, raises, or gives a non-finite value is counted
-    in ``nsim_failed`` and left out (one :class:`BootstrapWarning` per call).
+    in ``nsim_failed``, listed with its reason in ``failures`` and left out (one
+    :class:`BootstrapWarning` per call).  If no replicate succeeds, the result is not valid
+    (``valid`` False, ``reason`` says why) and its summaries are NaN.
 
     Examples
     --------
@@ -347,17 +357,12 @@ def parametric_bootstrap(
     >>> boot.std  # bootstrap standard errors of beta_hat                     # doctest: +SKIP
     """
     nsim = check_nsim(nsim)
+    n_jobs = check_n_jobs(n_jobs)
     t0 = time.perf_counter()
     stat = _statistic(results, statistic, options)
     run = run_replicates(stat, nsim, seed=seed, n_jobs=n_jobs, progress=progress)
     out = BootstrapResult(stat, run, time.perf_counter() - t0)
-    if out.nsim_failed:
-        warnings.warn(
-            f"{out.nsim_failed} of {nsim} bootstrap replicates failed and were left out "
-            "(see .notes and .failed)",
-            BootstrapWarning,
-            stacklevel=2,
-        )
+    warn_failures(out)
     return out
 
 
