@@ -9,6 +9,14 @@ from .base import Blocks, CovStruct
 __all__ = ["AR1", "Power"]
 
 
+def _median_step(geometry) -> float:
+    """Median positive lag between consecutive positions of a group (1 if there is none)."""
+    steps = [np.diagonal(g, offset=1, axis1=1, axis2=2).ravel() for g in geometry or []]
+    steps = np.concatenate(steps) if steps else np.zeros(0)
+    steps = steps[steps > 0]
+    return float(np.median(steps)) if steps.size else 1.0
+
+
 class _TimeStructure(CovStruct):
     """``corr = rho ** |t_j - t_k|`` on a one-dimensional time position.
 
@@ -31,7 +39,10 @@ class _TimeStructure(CovStruct):
         return np.abs(t[:, :, None] - t[:, None, :])
 
     def start_params(self, geometry):
-        return [np.array([0.2]), np.array([0.6])]
+        """``rho = c ** (1 / m)`` for ``c`` in (0.2, 0.6), ``m`` the median lag between
+        consecutive positions, so that the start does not depend on the unit of time."""
+        step = _median_step(geometry)
+        return [np.array([c ** (1.0 / step)]) for c in (0.2, 0.6)]
 
     def correlation(self, params, geom, order=0):
         rho = params[0]
