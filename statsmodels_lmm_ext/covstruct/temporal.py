@@ -90,7 +90,7 @@ class AR1(_TimeStructure):
         if not np.all(np.isfinite(t)) or np.any(t != np.round(t)):
             bad = float(t[~np.isfinite(t) | (t != np.round(t))][0])
             raise ValueError(
-                f"AR1 needs integer time positions in column {columns[0]!r}; found {bad:g}. "
+                f"AR1 needs integer time positions in column {columns[0]!r}; found {bad!r}. "
                 "Use Power(time=...) for real-valued times."
             )
 
