@@ -90,7 +90,7 @@ def check_finite(model) -> None:
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise ValueError(
-            f"missing or infinite group label {groups[i]!r} (row {i}); use missing='drop' to "
+            f"missing or infinite group label {groups[i]} (row {i}); use missing='drop' to "
             "drop such rows"
         )
 
