@@ -14,7 +14,8 @@ nlme and lme4 on simulated trials): subjects {50, 200} x visits {4, 8} x AR(1) c
 ``reps`` data sets per cell.  Model, in both packages: ``y ~ visit + trt``, random intercept
 (sd 1), AR(1) residuals on the visit number (sd 1.5), REML; ours ``mixedlm(...,
 cov_struct=AR1(time="visit"))``, nlme ``lme(..., correlation = corAR1(form = ~ visit |
-subj))`` (default control), run through ``Rscript benchmarks/bench_convergence.R`` in the same script.
+subj))`` (default control), run through ``Rscript benchmarks/bench_convergence.R`` in the same
+script.
 
 Recorded per cell: our convergence rate (``converged`` and no exception), nlme's (no error), the
 largest difference of log-likelihoods ``ours - nlme`` where both converged (positive: ours
