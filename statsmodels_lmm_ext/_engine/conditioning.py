@@ -127,6 +127,8 @@ class Conditioning:
         out["A"] = self.sandwich(A)
         out["beta"] = self.beta_to_user(out["beta"])
         out["scale"] = out["scale"] * s2
+        if "logdet_A" in out:
+            out["logdet_A"] = out["logdet_A"] + 2.0 * self.logdet_T
         shift = dfr * np.log(s2) + (2.0 * self.logdet_T if reml else 0.0)
         out["dev"] = np.where(ok, out["dev"] + shift, np.inf)
         return out

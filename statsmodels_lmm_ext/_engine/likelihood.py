@@ -112,7 +112,8 @@ class LikelihoodMixin:
         -------
         dict
             ``dev``, ``beta`` (B, p), ``scale``, ``A`` (B, p, p, ``X'H^-1X``), ``Ainv`` (its
-            inverse, from the conditioned problem), ``logdet`` and ``ok`` (B,): False where some
+            inverse, from the conditioned problem), ``logdet`` (``sum log|H_i|``), ``logdet_A``
+            (``log|A|``) and ``ok`` (B,): False where some
             ``H_i`` or ``A`` is not positive definite or the residual sum of squares is not
             positive (``dev`` is ``inf`` there).  All on the user's scale; the computation runs
             on the conditioned design and response (:mod:`.conditioning`).
@@ -146,7 +147,8 @@ class LikelihoodMixin:
         if reml:
             dev += logdet_A
         dev = np.where(bad | ~np.isfinite(dev), np.inf, dev)
-        out = {"dev": dev, "beta": beta, "scale": scale, "A": A, "logdet": logdet}
+        out = {"dev": dev, "beta": beta, "scale": scale, "A": A, "logdet": logdet,
+               "logdet_A": logdet_A}  # fmt: skip
         out["ok"] = np.isfinite(dev)
         if gradient:
             grad = self._gradient(keep, stats, beta, scale, A if reml else None)
