@@ -19,7 +19,9 @@ script.
 
 Recorded per cell: our convergence rate (``converged`` and no exception), nlme's (no error), the
 largest difference of log-likelihoods ``ours - nlme`` where both converged (positive: ours
-higher), and the mean seconds per fit of each.
+higher), and the mean seconds per fit of each; ``units_gap``: the largest difference, over the
+data sets, between each package's log-likelihoods in the two units and the exact log 7 that
+separates them.
 """
 
 from __future__ import annotations
@@ -117,6 +119,16 @@ def run(reps: int) -> dict:
                       "min_llf_diff": float(np.nanmin(c["diff"], initial=np.inf)),
                       "ours_sec": float(c.sec.mean()),
                       "nlme_sec": float(c.nlme_sec.mean())})  # fmt: skip
+    # the same data sets in both units: REML log-likelihoods differ by exactly log 7 (the visit
+    # column of X scaled by 7); how far each package is from that
+    llf = rows.set_index("dataset")
+    pairs = [(d, d + 1000) for d in llf.index if (d // 1000) % 2 == 0]
+    units_gap = {
+        who: float(
+            np.nanmax([abs(llf.loc[b, col] - llf.loc[a, col] + np.log(7.0)) for a, b in pairs])
+        )  # fmt: skip
+        for who, col in (("ours", "llf"), ("nlme", "nlme_llf"))
+    }
     by_units = {
         u: {
             "ours_rate": float(rows[rows.units == u].ok.mean()),
@@ -145,6 +157,7 @@ def run(reps: int) -> dict:
         },  # fmt: skip
         "by_missing": by_missing,
         "by_units": by_units,
+        "units_gap": units_gap,
         "cells": table,
         "versions": {
             "nlme": nlme["nlme"],
@@ -165,6 +178,7 @@ def main() -> None:
     print(json.dumps(res["overall"], indent=1))
     print(json.dumps(res["by_missing"], indent=1))
     print(json.dumps(res["by_units"], indent=1))
+    print(json.dumps(res["units_gap"], indent=1))
 
 
 if __name__ == "__main__":

@@ -166,6 +166,7 @@ def test_derivative_blocks_match_direct_sums(cls):
                     want["trV2"][k, m] += np.trace(Vi @ d2V[k, m, u])
                     want["rVVVr"][k, m] += r @ F @ r
                     want["rV2r"][k, m] += r @ E2 @ r
+    want["XVXinv"] = np.linalg.inv(want["XVX"])
     for k in got:
         assert_allclose(got[k], want[k], rtol=1e-10, atol=1e-10 * np.abs(want[k]).max(),
                         err_msg=k)  # fmt: skip

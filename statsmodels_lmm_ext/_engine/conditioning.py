@@ -166,6 +166,8 @@ def blocks_to_user(blocks: dict, cond: Conditioning, k_lin: int) -> dict:
     ff = np.outer(f, f)
     out = {}
     out["XVX"] = cond.sandwich(blocks["XVX"]) / s**2
+    # its inverse from the well-conditioned block, not by inverting the user-scale one
+    out["XVXinv"] = cond.inverse_sandwich(np.linalg.inv(blocks["XVX"])) * s**2
     out["P"] = cond.sandwich(blocks["P"]) * (f / s**4)[:, None, None]
     out["Q"] = cond.sandwich(blocks["Q"]) * (ff / s**6)[:, :, None, None]
     out["R"] = cond.sandwich(blocks["R"]) * (ff / s**6)[:, :, None, None]

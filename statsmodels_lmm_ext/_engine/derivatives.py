@@ -56,7 +56,7 @@ class DerivativesMixin:
         X'Vi V_k Vi V_l Vi X; ``R[k, l]`` = X'Vi V_kl Vi X; ``trVV[k, l]`` = tr(Vi V_k Vi V_l);
         ``trV2[k, l]`` = tr(Vi V_kl); ``rVVVr[k, l]`` = r'Vi V_k Vi V_l Vi r; ``rV2r[k, l]`` =
         r'Vi V_kl Vi r; ``xr[k]`` = X'Vi V_k Vi r; ``rVr[k]`` = r'Vi V_k Vi r; ``trV[k]`` =
-        tr(Vi V_k).
+        tr(Vi V_k); ``XVXinv`` = (X'Vi X)^-1 (from the conditioned problem).
         """
         # computed on the conditioned problem (scale s^2 smaller, X = Xc T) and mapped back
         cond = self.cond
