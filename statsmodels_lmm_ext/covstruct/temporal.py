@@ -97,6 +97,16 @@ class AR1(_TimeStructure):
     def bounds(self, max_group_size):
         return [(-1.0, 1.0)]
 
+    def start_params(self, geometry):
+        """As :class:`Power`'s, and with an odd step ``m > 1`` also ``-0.2 ** (1 / m)``: the
+        correlation ``rho ** m`` is flat at ``rho = 0``, so a negative lag-one correlation is
+        not reached from positive starts."""
+        out = super().start_params(geometry)
+        step = _median_step(geometry)
+        if step > 1 and step % 2 == 1:
+            out.append(-out[0])
+        return out
+
     @property
     def sas_name(self):
         return "AR(1)"
