@@ -7,14 +7,15 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import scipy.linalg
 
+from ._engine.conditioning import Conditioning, pivoted_qr, qr_rank
 from .covstruct import CovStruct
 
 __all__ = [
     "check_duplicate_positions",
     "check_finite",
     "check_rank",
+    "check_response",
     "drop_missing_arrays",
     "pad_vc",
     "position_array",
@@ -55,7 +56,7 @@ def drop_missing_arrays(endog, exog, groups, exog_re, pos):
     keep = np.ones(len(arrays[0]), bool)
     for a in arrays:
         keep &= np.isfinite(a.reshape(len(a), -1)).all(axis=1)
-    keep &= pd.notna(np.asarray(groups))
+    keep &= pd.notna(np.asarray(groups)) & ~_infinite(groups)
 
     def sub(a):
         return None if a is None else (a[keep] if not hasattr(a, "iloc") else a.iloc[keep])
@@ -84,43 +85,89 @@ def check_finite(model) -> None:
                 f"missing or non-finite value in {col} (row {i}); "
                 "use missing='drop' to drop such rows"
             )
-    if pd.isna(np.asarray(model.groups)).any():
-        raise ValueError("missing value in groups; use missing='drop' to drop such rows")
+    groups = np.asarray(model.groups)
+    bad = np.asarray(pd.isna(groups)) | _infinite(groups)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            f"missing or infinite group label {groups[i]} (row {i}); use missing='drop' to "
+            "drop such rows"
+        )
 
 
-def check_rank(X: np.ndarray, names) -> None:
-    """Raise if the fixed-effects design is rank deficient, naming the aliased columns."""
-    if X.shape[1] == 0:
+def _infinite(values: np.ndarray) -> np.ndarray:
+    values = np.asarray(values)
+    if np.issubdtype(values.dtype, np.number):
+        return np.isinf(values.astype(float))
+    return np.zeros(values.shape, bool)
+
+
+def check_rank(X: np.ndarray, names, qr=None) -> None:
+    """Raise if the fixed-effects design has no more rows than columns or is rank deficient,
+    naming the aliased columns; ``qr`` is :func:`pivoted_qr` of ``X`` when already computed."""
+    N, p = X.shape
+    if p == 0:
         return
-    scale = np.sqrt((X**2).sum(0))
-    scale[scale == 0] = 1.0
-    R, piv = scipy.linalg.qr(X / scale, mode="r", pivoting=True)
-    d = np.abs(np.diag(R))
-    tol = d.max() * max(X.shape) * np.finfo(float).eps * 10
-    rank = int((d > tol).sum())
-    if rank < X.shape[1] or X.shape[0] <= X.shape[1]:
+    if N <= p:
+        raise ValueError(
+            f"{N} observation(s) cannot estimate {p} fixed effects "
+            f"({', '.join(repr(a) for a in names)}) and a residual variance; the model needs "
+            "more rows than fixed-effects columns: add data or drop covariates"
+        )
+    _, R, piv, _ = pivoted_qr(X) if qr is None else qr
+    rank = qr_rank(R, X.shape)
+    if rank < p:
         aliased = [names[j] for j in piv[rank:]]
         raise ValueError(
-            f"the fixed-effects design is rank deficient (rank {rank} < {X.shape[1]} "
+            f"the fixed-effects design is rank deficient (rank {rank} < {p} "
             f"columns): {', '.join(repr(a) for a in aliased)} "
             "is a linear combination of the other columns; drop or recode it"
         )
 
 
-def check_duplicate_positions(model) -> None:
-    """Raise if a structure that needs distinct positions finds two rows of a group at one."""
-    if not model.cov_struct.unique_positions:
+def check_response(cond: Conditioning, endog: np.ndarray, endog_name: str) -> None:
+    """Raise if the response is constant or an exact linear function of the fixed effects:
+    nothing is left to estimate a variance from (the log-likelihood is unbounded)."""
+    if not cond.exact_fit:
         return
-    key = np.column_stack([model._group_codes, model.positions])
+    what = "constant" if np.ptp(endog) == 0 else "an exact linear function of the covariates"
+    raise ValueError(
+        f"the response {endog_name!r} is {what} (its least squares residuals are all zero), "
+        "so no variance can be estimated and the likelihood is unbounded; check that the "
+        "response is not one of the covariates or a copy of the fitted values"
+    )
+
+
+def check_duplicate_positions(model) -> None:
+    """Raise if a structure that needs distinct positions finds two rows of a group at one,
+    or if a spatial structure without a nugget does (its correlation matrix is then singular,
+    and so is every group covariance whose random-effects rows repeat too)."""
+    cs = model.cov_struct
+    no_nugget = bool(cs.position_columns) and getattr(cs, "nugget", None) is False
+    if not (cs.unique_positions or no_nugget):
+        return
+    parts = [model._group_codes[:, None], model.positions]
+    if no_nugget:
+        parts.append(model.exog_re)
+    key = np.column_stack(parts)
     o = np.lexsort(key.T[::-1])
     ks = key[o]
     dup = np.flatnonzero((ks[1:] == ks[:-1]).all(axis=1))
-    if dup.size:
-        g = model.group_labels[int(ks[dup[0], 0])]
-        v = ks[dup[0], 1:]
-        vs = v[0] if len(v) == 1 else tuple(v)
+    if not dup.size:
+        return
+    g = model.group_labels[int(ks[dup[0], 0])]
+    g = g.item() if isinstance(g, np.generic) else g
+    d = model.positions.shape[1]
+    v = ks[dup[0], 1 : 1 + d]
+    names = model.position_names or ["time"]
+    where = ", ".join(f"{n}={x:g}" for n, x in zip(names, v, strict=False))
+    if cs.unique_positions:
         raise ValueError(
-            f"group {g!r} has two rows at the same position "
-            f"{model.position_names[0] if model.position_names else 'time'}={vs:g}; "
-            f"{type(model.cov_struct).__name__} needs distinct time points within a group"
+            f"group {g!r} has two rows at the same position {where}; "
+            f"{type(cs).__name__} needs distinct time points within a group"
         )
+    raise ValueError(
+        f"group {g!r} has two rows at the same coordinates ({where}); {cs!r} gives them "
+        "correlation 1, so the group's covariance matrix is singular: use nugget=True "
+        "(a measurement-error share), or average or remove the duplicated rows"
+    )

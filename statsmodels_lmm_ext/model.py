@@ -18,12 +18,14 @@ from statsmodels.tools.sm_exceptions import ConvergenceWarning, SingularMatrixWa
 
 from . import model_statsmodels
 from ._engine import Engine, EngineError
+from ._engine.conditioning import Conditioning, pivoted_qr
 from ._identify import check_identified
 from ._threads import blas_threads
 from ._validation import (
     check_duplicate_positions,
     check_finite,
     check_rank,
+    check_response,
     drop_missing_arrays,
     pad_vc,
     position_array,
@@ -133,6 +135,11 @@ class MixedLM(sm_mlm.MixedLM):
                 endog, exog, groups, exog_re, pos
             )
             missing = "none"
+        if len(np.asarray(endog)) == 0:
+            raise ValueError(
+                "the model has no observations (no rows, or none left after dropping missing "
+                "values); pass data with at least one complete row per group"
+            )
         self.positions = pos
         self.position_names = list(position_names or self.cov_struct.position_columns)
         if exog is not None and np.ndim(exog) == 1:
@@ -154,7 +161,11 @@ class MixedLM(sm_mlm.MixedLM):
         self.n_totobs = self.nobs
         if self.exog_names is None:
             self.exog_names = [f"FE{k + 1:d}" for k in range(self.k_fe)]
-        check_rank(self.exog, self.exog_names)
+        # one pivoted QR of X serves the rank check and the engine's conditioning
+        self._qr = (self.exog, pivoted_qr(self.exog))
+        check_rank(self.exog, self.exog_names, self._qr[1])
+        cond = Conditioning(self.exog, self.endog, qr=self._qr[1])
+        check_response(cond, self.endog, self.endog_names)
         self.cov_struct.check_positions(self.positions, self.position_names)
         check_duplicate_positions(self)
 
@@ -312,6 +323,7 @@ class MixedLM(sm_mlm.MixedLM):
                 self.positions,
                 self.cov_struct,
                 mode=self._engine_mode,
+                qr=self._qr[1] if self._qr[0] is self.exog else None,
             )
         return self._engine
 

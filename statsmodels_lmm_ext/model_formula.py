@@ -65,21 +65,31 @@ def caller_namespace(eval_env, depth: int) -> Mapping:
     return collections.ChainMap(frame.f_locals, frame.f_globals)
 
 
+def _infinite(values: np.ndarray) -> np.ndarray:
+    """Infinite entries of an array of any dtype (none unless numeric)."""
+    values = np.asarray(values)
+    if np.issubdtype(values.dtype, np.number):
+        return np.isinf(values.astype(float))
+    return np.zeros(values.shape, bool)
+
+
 def _handle_missing(data: pd.DataFrame, groups, used, missing: str, group_name):
-    """Drop the rows with a missing value in a used column (``missing="drop"``) or raise an
-    error naming the columns and the first row."""
-    na = data[used].isna().to_numpy() | pd.isna(groups)[:, None]
+    """Drop the rows with a missing or infinite value in a used column or the groups
+    (``missing="drop"``) or raise an error naming the columns and the first row."""
+    arrays = [data[c].to_numpy() for c in used] + [np.asarray(groups)]
+    inf = np.column_stack([_infinite(a) for a in arrays])
+    na = np.column_stack([np.asarray(pd.isna(a)) for a in arrays]) | inf
     if not na.any():
         return data, groups
     if missing == "drop":
         keep = ~na.any(axis=1)
         return data.loc[keep], groups[keep]
-    cols = [c for c, bad in zip(used, na.any(axis=0), strict=True) if bad]
-    if pd.isna(groups).any():
-        cols.append(f"groups ({group_name or 'array'})")
+    names = [repr(c) for c in used] + [f"groups ({group_name or 'array'})"]
+    cols = [c for c, bad in zip(names, na.any(axis=0), strict=True) if bad]
     first = int(np.flatnonzero(na.any(axis=1))[0])
     raise ValueError(
-        f"missing values in column(s) {', '.join(repr(c) for c in cols)} "
+        f"{'missing or infinite' if inf.any() else 'missing'} values in column(s) "
+        f"{', '.join(cols)} "
         f"(first at row {data.index[first]!r}); pass missing='drop' to drop those rows"
     )
 

@@ -140,7 +140,7 @@ def loglike(model, params, profile_fe: bool = True) -> float:
     prof, dfr, Q, _ = _profile(model, psi, vc, rho, None if profile_fe else beta)
     ll = -0.5 * dfr * (np.log(2 * np.pi * Q / dfr) + 1.0) - 0.5 * prof["logdet"]
     if model.reml:
-        ll -= 0.5 * np.linalg.slogdet(prof["A"])[1]
+        ll -= 0.5 * prof["logdet_A"]
     return float(ll)
 
 
@@ -159,7 +159,7 @@ def _derivatives(model, params, profile_fe: bool, order: int):
     prof, dfr, Q, Ad = _profile(model, psi, vc, rho, None if profile_fe else beta)
     beta = prof["beta"] if profile_fe else beta
     b, idx = _blocks(model, psi, vc, rho, beta)
-    A_inv = np.linalg.inv(prof["A"])
+    A_inv = prof["Ainv"]
     rVr, P = b["rVr"][idx], b["P"][idx]
     reml = 1.0 if model.reml else 0.0
     g_cov = 0.5 * dfr * rVr / Q - 0.5 * b["trV"][idx]

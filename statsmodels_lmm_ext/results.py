@@ -71,7 +71,7 @@ class MixedLMResults(sm_mlm.MixedLMResults):
         res.use_sqrt = model.use_sqrt
         res.freepat = spec.free
         res._llf = -0.5 * prof["dev"]
-        res._cov_fe = scale * np.linalg.inv(prof["A"])
+        res._cov_fe = scale * prof["Ainv"]
         res.params_object = sm_mlm.MixedLMParams.from_components(
             fe_params=beta, cov_re=psi, vcomp=vc
         )

@@ -62,13 +62,6 @@ INTENDED_DIFFERENCES: dict[str, tuple[str, str]] = {
         "(AIC), nlme and SAS print; the test's other assertions pass",
         f"{BACKING}::test_pastes_reml_information_criteria",
     ),
-    "TestMixedLM::test_compare_numdiff[False-False-False]": (
-        "numerical tolerance only: at our ML estimate (max |score| 3e-6; 8e-3 at statsmodels' "
-        "own estimate) the forward-difference approx_hess misses one small entry (0.104, "
-        "others up to 340) of the exact Hessian by 1.2e-3 > rtol 1e-3; our hessian() equals "
-        "statsmodels' analytic MixedLM.hessian to 1e-10 and the derivative of our score",
-        f"{BACKING}::test_hessian_is_statsmodels_analytic_hessian",
-    ),
 }
 
 

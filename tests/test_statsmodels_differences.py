@@ -195,9 +195,11 @@ def _numdiff_model():
 
 def test_hessian_is_statsmodels_analytic_hessian():
     """test_compare_numdiff[False-False-False] (ML, no square roots, fixed effects given):
-    statsmodels checks its analytic Hessian at the MLE against approx_hess with rtol 1e-3.  At
-    our (more accurate) MLE that numerical Hessian misses one small entry by 1.2e-3; the
-    Hessian itself is statsmodels' analytic one and the derivative of our exact score."""
+    statsmodels checks its analytic Hessian at the MLE against approx_hess with rtol 1e-3.  Our
+    Hessian is statsmodels' analytic one and the derivative of our exact score, at a better
+    maximum than statsmodels'.  (Before the engine's numerical conditioning, the rounding of
+    our log-likelihood made approx_hess miss one small entry by 1.2e-3 and the statsmodels test
+    was an intended difference; it now passes, and the bound below is statsmodels' own.)"""
     ours, theirs = _numdiff_model()
     res = ours.fit(reml=False)
     with warnings.catch_warnings():
@@ -218,11 +220,9 @@ def test_hessian_is_statsmodels_analytic_hessian():
         return -ours.loglike(MixedLMParams.from_packed(v, 3, 2, False, True), profile_fe=False)
 
     assert_allclose(H, numdiff.approx_fprime(x, score, centered=True), rtol=1e-5, atol=1e-4)
-    # statsmodels' check: approx_hess at our estimate misses the (4, 5) entry by just over 1e-3
+    # statsmodels' check: approx_hess at our estimate within rtol 1e-3
     rel = np.abs(-H - numdiff.approx_hess(x, negll)) / np.abs(H)
-    assert (
-        1e-3 < rel[4, 5] < 1.5e-3 and np.delete(rel.ravel(), [4 * 8 + 5, 5 * 8 + 4]).max() < 1e-3
-    )
+    assert rel.max() < 1e-3
     # our estimate is the better maximum: |score| 3e-6 against 8e-3 at statsmodels' estimate
     assert np.abs(score(x)).max() < 1e-5
     assert np.abs(ours.score(ref.params_object, profile_fe=False)).max() > 1e-3

@@ -21,7 +21,7 @@ class ConditionalMixin:
             M, _, bad = spd_inverse(H)
             if bad.any():
                 raise EngineError("a group covariance matrix is not positive definite")
-            r = self.y[ch.rows] - ch.X @ beta
+            r = self.y[ch.rows] - self.X[ch.rows] @ beta
             yield ch.rows, np.einsum("uts,us->ut", M[0], r), M[0]
 
     def add_noise(self, Y: np.ndarray, Z: np.ndarray, scale: float, rho, lam=None) -> np.ndarray:

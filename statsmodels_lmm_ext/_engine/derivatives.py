@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._threads import blas_threads
+from .conditioning import blocks_to_user
 from .layout import Chunk
 from .likelihood import spd_inverse
 
@@ -55,11 +56,19 @@ class DerivativesMixin:
         X'Vi V_k Vi V_l Vi X; ``R[k, l]`` = X'Vi V_kl Vi X; ``trVV[k, l]`` = tr(Vi V_k Vi V_l);
         ``trV2[k, l]`` = tr(Vi V_kl); ``rVVVr[k, l]`` = r'Vi V_k Vi V_l Vi r; ``rV2r[k, l]`` =
         r'Vi V_kl Vi r; ``xr[k]`` = X'Vi V_k Vi r; ``rVr[k]`` = r'Vi V_k Vi r; ``trV[k]`` =
-        tr(Vi V_k).
+        tr(Vi V_k); ``XVXinv`` = (X'Vi X)^-1 (from the conditioned problem).
         """
+        # computed on the conditioned problem (scale s^2 smaller, X = Xc T) and mapped back
+        cond = self.cond
+        scale = scale / cond.s**2
+        lam = self._lam(G, vc, scale * cond.s**2)
+        beta = cond.beta_to_cond(np.asarray(beta, float))
+        out = self._derivative_sums(lam, scale, rho, beta)
+        return blocks_to_user(out, cond, self.k_lin)
+
+    def _derivative_sums(self, lam, scale: float, rho, beta) -> dict:
+        """:meth:`derivative_blocks` of the conditioned problem."""
         K, p = self.k_theta, self.k_fe
-        lam = self._lam(G, vc, scale)
-        beta = np.asarray(beta, float)
         b1 = beta[None]
         shapes = {"XVX": (p, p), "P": (K, p, p), "Q": (K, K, p, p), "R": (K, K, p, p)}
         shapes.update(trVV=(K, K), trV2=(K, K), rVVVr=(K, K), rV2r=(K, K), xr=(K, p))

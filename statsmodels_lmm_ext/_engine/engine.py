@@ -23,6 +23,7 @@ import numpy as np
 from .._threads import blas_threads
 from ..covstruct import CovStruct
 from .conditional import ConditionalMixin
+from .conditioning import Conditioning
 from .derivatives import DerivativesMixin
 from .layout import LayoutMixin
 from .likelihood import LikelihoodMixin
@@ -47,6 +48,14 @@ class Engine(LayoutMixin, LikelihoodMixin, DerivativesMixin, ConditionalMixin):
     cov_struct : CovStruct
     mode : {"auto", "pattern", "group"}
         Units are visit patterns when that saves work (``auto``), or always/never.
+    qr : tuple, optional
+        The pivoted QR of ``X`` (:func:`~.conditioning.pivoted_qr`) when already computed.
+
+    Notes
+    -----
+    The likelihood and derivative blocks are computed on the conditioned ``(Xc, yc)``
+    (:mod:`.conditioning`) and returned on the user's scale; ``X`` and ``y`` stay the user's
+    for BLUPs and simulation.
     """
 
     @blas_threads()
@@ -60,9 +69,13 @@ class Engine(LayoutMixin, LikelihoodMixin, DerivativesMixin, ConditionalMixin):
         positions: np.ndarray,
         cov_struct: CovStruct,
         mode: str = "auto",
+        qr=None,
     ):
         self.y = np.ascontiguousarray(y, dtype=float)
         self.X = np.ascontiguousarray(X, dtype=float)
+        # the likelihood works on the conditioned design and response (DESIGN.md section 9)
+        self.cond = Conditioning(self.X, self.y, qr=qr)
+        self.Xc, self.yc = self.cond.Xt, self.cond.yt
         self.Z = np.ascontiguousarray(Z, dtype=float).reshape(len(y), -1)
         self.Zvc = [np.asarray(z, dtype=float).reshape(len(y), -1) for z in Zvc]
         self.positions = np.asarray(positions, dtype=float).reshape(len(y), -1)

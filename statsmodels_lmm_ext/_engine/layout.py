@@ -201,8 +201,8 @@ class LayoutMixin:
         bounds = np.concatenate([[0], np.cumsum(np.bincount(inv, minlength=U))])
         for u in range(U):
             r = rows[sort[bounds[u] : bounds[u + 1]]]
-            Xf = self.X[r].reshape(-1, n * p)
-            yf = self.y[r]
+            Xf = self.Xc[r].reshape(-1, n * p)
+            yf = self.yc[r]
             Sxx[u] = (Xf.T @ Xf).reshape(n, p, n, p)
             xy[u] = (Xf.T @ yf).reshape(n, p, n).transpose(0, 2, 1)
             yy[u] = yf.T @ yf
@@ -238,7 +238,7 @@ class LayoutMixin:
                     geom=self.geometry(r),
                     K=self._basis(r),
                     rows=r,
-                    X=self.X[r],
+                    X=self.Xc[r],
                 )
             )
         return out
@@ -266,7 +266,7 @@ class LayoutMixin:
         """``X`` of a pattern chunk's member groups (G, n * p), cached (y-independent)."""
         if "Xm" not in ch.cache:
             G, n = ch.member_rows.shape
-            ch.cache["Xm"] = self.X[ch.member_rows].reshape(G, n * self.k_fe)
+            ch.cache["Xm"] = self.Xc[ch.member_rows].reshape(G, n * self.k_fe)
         return ch.cache["Xm"]
 
     def prepare_new_endog(self) -> None:
@@ -301,8 +301,9 @@ class LayoutMixin:
         return {"xy": xy.reshape(B, U * n * n, p), "yy": yy.reshape(B, U * n * n)}
 
     def endog_stats(self, Y: np.ndarray) -> list[dict]:
-        """Per-chunk contractions of ``B`` responses ``Y`` (N, B), in the original row order."""
-        Y = np.asarray(Y, dtype=float).reshape(self.nobs, -1)
+        """Per-chunk contractions of ``B`` responses ``Y`` (N, B), in the original row order,
+        conditioned with the engine's own ``(g0, s)`` (:mod:`.conditioning`)."""
+        Y = self.cond.response(np.asarray(Y, dtype=float).reshape(self.nobs, -1))
         return [self._chunk_stats(ch, Y) for ch in self.chunks]
 
     @property
@@ -310,7 +311,7 @@ class LayoutMixin:
         """:meth:`endog_stats` of the engine's own response (pattern chunks keep theirs from
         their construction)."""
         if "_own_stats" not in self.__dict__:
-            Y = self.y[:, None]
+            Y = self.yc[:, None]
             self._own_stats = [
                 ch.cache["own"] if "own" in ch.cache else self._chunk_stats(ch, Y)
                 for ch in self.chunks
@@ -328,6 +329,9 @@ class LayoutMixin:
             raise ValueError(f"endog must have shape ({self.nobs},); got {y.shape}")
         new = copy.copy(self)
         new.y = y
+        new.cond = copy.copy(self.cond)
+        new.cond.set_response(y)
+        new.yc = new.cond.yt
         new.__dict__.pop("_own_stats", None)
         new.chunks = [
             replace(ch, cache={k: v for k, v in ch.cache.items() if k != "own"})

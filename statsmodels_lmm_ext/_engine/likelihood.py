@@ -111,9 +111,12 @@ class LikelihoodMixin:
         Returns
         -------
         dict
-            ``dev``, ``beta`` (B, p), ``scale``, ``A`` (B, p, p, ``X'H^-1X``), ``logdet`` and
-            ``ok`` (B,): False where some ``H_i`` or ``A`` is not positive definite or the
-            residual sum of squares is not positive (``dev`` is ``inf`` there).
+            ``dev``, ``beta`` (B, p), ``scale``, ``A`` (B, p, p, ``X'H^-1X``), ``Ainv`` (its
+            inverse, from the conditioned problem), ``logdet`` (``sum log|H_i|``), ``logdet_A``
+            (``log|A|``) and ``ok`` (B,): False where some
+            ``H_i`` or ``A`` is not positive definite or the residual sum of squares is not
+            positive (``dev`` is ``inf`` there).  All on the user's scale; the computation runs
+            on the conditioned design and response (:mod:`.conditioning`).
         """
         lam = np.asarray(lam, dtype=float)
         B = lam.shape[0]
@@ -144,14 +147,15 @@ class LikelihoodMixin:
         if reml:
             dev += logdet_A
         dev = np.where(bad | ~np.isfinite(dev), np.inf, dev)
-        out = {"dev": dev, "beta": beta, "scale": scale, "A": A, "logdet": logdet}
+        out = {"dev": dev, "beta": beta, "scale": scale, "A": A, "logdet": logdet,
+               "logdet_A": logdet_A}  # fmt: skip
         out["ok"] = np.isfinite(dev)
         if gradient:
             grad = self._gradient(keep, stats, beta, scale, A if reml else None)
             grad[~out["ok"]] = 0.0
             out["grad_lin"] = grad[:, : self.k_lin]
             out["grad_rho"] = grad[:, self.k_lin :]
-        return out
+        return self.cond.profile_to_user(out, reml)
 
     def _gradient(self, keep, stats, beta, scale, A) -> np.ndarray:
         """Gradient of ``-2 l`` in ``(lam, rho)`` (B, k); ``A`` given for REML."""

@@ -22,6 +22,11 @@ def seed_sequence(seed) -> np.random.SeedSequence:
     if isinstance(seed, np.random.Generator):
         return np.random.SeedSequence(int(seed.integers(2**63)))
     if seed is None or isinstance(seed, int | np.integer):
+        if seed is not None and seed < 0:
+            raise ValueError(
+                f"seed must be a non-negative integer (or None, a SeedSequence or a "
+                f"Generator); got {int(seed)}: use e.g. abs(seed)"
+            )
         return np.random.SeedSequence(None if seed is None else int(seed))
     raise TypeError(
         f"seed must be None, an int, a numpy SeedSequence or Generator; got {type(seed).__name__}"

@@ -9,6 +9,14 @@ from .base import Blocks, CovStruct
 __all__ = ["AR1", "Power"]
 
 
+def _median_step(geometry) -> float:
+    """Median positive lag between consecutive positions of a group (1 if there is none)."""
+    steps = [np.diagonal(g, offset=1, axis1=1, axis2=2).ravel() for g in geometry or []]
+    steps = np.concatenate(steps) if steps else np.zeros(0)
+    steps = steps[steps > 0]
+    return float(np.median(steps)) if steps.size else 1.0
+
+
 class _TimeStructure(CovStruct):
     """``corr = rho ** |t_j - t_k|`` on a one-dimensional time position.
 
@@ -31,7 +39,10 @@ class _TimeStructure(CovStruct):
         return np.abs(t[:, :, None] - t[:, None, :])
 
     def start_params(self, geometry):
-        return [np.array([0.2]), np.array([0.6])]
+        """``rho = c ** (1 / m)`` for ``c`` in (0.2, 0.6), ``m`` the median lag between
+        consecutive positions, so that the start does not depend on the unit of time."""
+        step = _median_step(geometry)
+        return [np.array([c ** (1.0 / step)]) for c in (0.2, 0.6)]
 
     def correlation(self, params, geom, order=0):
         rho = params[0]
@@ -79,12 +90,22 @@ class AR1(_TimeStructure):
         if not np.all(np.isfinite(t)) or np.any(t != np.round(t)):
             bad = float(t[~np.isfinite(t) | (t != np.round(t))][0])
             raise ValueError(
-                f"AR1 needs integer time positions in column {columns[0]!r}; found {bad:g}. "
+                f"AR1 needs integer time positions in column {columns[0]!r}; found {bad!r}. "
                 "Use Power(time=...) for real-valued times."
             )
 
     def bounds(self, max_group_size):
         return [(-1.0, 1.0)]
+
+    def start_params(self, geometry):
+        """As :class:`Power`'s, and with an odd step ``m > 1`` also ``-0.2 ** (1 / m)``: the
+        correlation ``rho ** m`` is flat at ``rho = 0``, so a negative lag-one correlation is
+        not reached from positive starts."""
+        out = super().start_params(geometry)
+        step = _median_step(geometry)
+        if step > 1 and step % 2 == 1:
+            out.append(-out[0])
+        return out
 
     @property
     def sas_name(self):

@@ -91,6 +91,8 @@ class VarianceModel:
     @cached_property
     def Phi(self) -> np.ndarray:
         """``(X' V^-1 X)^-1``, the model-based covariance of ``beta_hat``."""
+        if "XVXinv" in self.blocks:  # computed from the engine's conditioned design
+            return self.blocks["XVXinv"]
         return np.linalg.inv(self.blocks["XVX"])
 
     def information(self, kind: str = "observed") -> np.ndarray:
