@@ -19,6 +19,7 @@ from statsmodels.tools.sm_exceptions import ConvergenceWarning, SingularMatrixWa
 from . import model_statsmodels
 from ._engine import Engine, EngineError
 from ._identify import check_identified
+from ._residual_terms import check_unbound
 from ._threads import blas_threads
 from ._validation import (
     check_duplicate_positions,
@@ -107,6 +108,7 @@ class MixedLM(sm_mlm.MixedLM):
                 raise ValueError(f"argument {k} not permitted for MixedLM initialization")
         position_names = kwargs.pop("position_names", None)
         self.cov_struct = check_cov_struct(cov_struct)
+        check_unbound(self.cov_struct)
         if missing not in MISSING:
             raise ValueError(f"missing must be one of {MISSING}, not {missing!r}")
         self.use_sqrt = use_sqrt
@@ -566,6 +568,9 @@ def mixedlm(
     cov_struct: CovStruct | None = None,
     subset=None,
     missing: str = "none",
+    *,
+    variance=None,
+    weights: str | None = None,
     **kwargs,
 ) -> MixedLM:
     """Create a :class:`MixedLM` from a formula (mirrors ``statsmodels.formula.api.mixedlm``).
@@ -582,8 +587,16 @@ def mixedlm(
     vc_formula : dict, optional
         Variance components (statsmodels semantics).
     cov_struct : CovStruct, optional
-        Residual correlation within group.
+        Residual correlation within group; ``group=`` on any structure gives one parameter
+        set per level of a subject-level factor (SAS ``GROUP=``).
     missing : {"none", "drop", "raise"}
+    variance : VarFunc or list of VarFunc, optional
+        nlme-style variance functions multiplying the residual standard deviations row by
+        row: :class:`~statsmodels_lmm_ext.VarIdent`, :class:`~statsmodels_lmm_ext.VarPower`,
+        :class:`~statsmodels_lmm_ext.VarExp`.
+    weights : str, optional
+        Column of positive observation weights ``w``:
+        ``R_i = sigma^2 W_i^(-1/2) S C S W_i^(-1/2)`` (SAS ``WEIGHT``, mmrm ``weights=``).
     **kwargs
         ``eval_env`` (see :meth:`MixedLM.from_formula`; names not in ``data`` are looked up in
         the caller's namespace) and keywords of the model.
@@ -602,5 +615,7 @@ def mixedlm(
         missing=missing,
         groups=groups,
         cov_struct=cov_struct,
+        variance=variance,
+        weights=weights,
         **kwargs,
     )
