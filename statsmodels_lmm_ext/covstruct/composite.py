@@ -282,6 +282,19 @@ class _Wrapper(CovStruct, register=False):
     def sas_name(self):
         return self.inner.sas_name
 
+    def level_variances(self, params, scale: float):
+        """SAS-scale variances derived from ``sigma^2`` and the parameters: ``(names, values,
+        jac)`` with ``jac`` (m, 1 + k) the derivatives in ``(sigma^2, params)``; empty unless a
+        :class:`GroupSpecific` is inside."""
+        inner = getattr(self.inner, "level_variances", None)
+        if inner is None:
+            return [], np.zeros(0), np.zeros((0, 1 + self.k_params))
+        kin = self.inner.k_params
+        names, values, jac_in = inner(np.asarray(params, float)[:kin], scale)
+        jac = np.zeros((len(values), 1 + self.k_params))
+        jac[:, : 1 + kin] = jac_in
+        return names, values, jac
+
 
 class GroupSpecific(_Wrapper):
     """One parameter set of ``inner`` per level of a subject-level factor (SAS ``REPEATED /
@@ -413,6 +426,21 @@ class GroupSpecific(_Wrapper):
 
     def residual(self, params, geom, order=0):
         return self._assemble(params, geom, order, "residual", 1.0)
+
+    def level_variances(self, params, scale: float):
+        """The residual variance of each level, ``sigma^2 tau_l`` (what SAS and mmrm print
+        per ``GROUP=`` level), with its derivatives in ``(sigma^2, params)``."""
+        params = np.asarray(params, float)
+        names, values = [], np.empty(self.n_levels)
+        jac = np.zeros((self.n_levels, 1 + self.k_params))
+        for lv, label in enumerate(self.levels):
+            names.append(f"Residual[{self.column}={label}]")
+            tau = 1.0 if lv == 0 else params[self._ratio_index(lv)]
+            values[lv] = scale * tau
+            jac[lv, 0] = tau
+            if lv:
+                jac[lv, 1 + self._ratio_index(lv)] = scale
+        return names, values, jac
 
     def __repr__(self):
         return f"{self.inner!r} by {self.column!r}"
