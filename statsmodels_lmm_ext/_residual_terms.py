@@ -18,7 +18,7 @@ import pandas as pd
 
 from .covstruct import CovStruct, FixedWeights, GroupSpecific, Heteroscedastic, VarFunc
 
-__all__ = ["compose", "bind_positions", "check_unbound", "check_weights"]
+__all__ = ["compose", "bind_positions", "check_unbound", "check_weights", "encode_positions"]
 
 
 class _Pending(Heteroscedastic, register=False):
@@ -170,3 +170,37 @@ def _without_group(cs: CovStruct) -> CovStruct:
     new = copy.copy(cs)
     new.group = None
     return new
+
+
+def _known_codes(data: pd.DataFrame, column: str, levels: Sequence) -> np.ndarray:
+    """Codes of ``data[column]`` in the fitted ``levels``; an error naming an unknown level."""
+    lookup = {lv: i for i, lv in enumerate(levels)}
+    values = data[column].to_numpy()
+    unknown = [v for v in pd.unique(values) if v not in lookup]
+    if unknown:
+        raise ValueError(
+            f"column {column!r} has the level {unknown[0]!r}, unknown to the fitted model "
+            f"(levels {', '.join(repr(lv) for lv in levels)})"
+        )
+    return np.array([lookup[v] for v in values], dtype=float)
+
+
+def encode_positions(cov_struct: CovStruct, data: pd.DataFrame, groups) -> np.ndarray:
+    """Positions ``(N, d)`` of new rows for a fitted (bound) structure: the same columns and
+    factor codes as at the fit (prediction)."""
+    base, varfuncs = cov_struct, []
+    if isinstance(cov_struct, Heteroscedastic):
+        base, varfuncs = cov_struct.inner, cov_struct.varfuncs
+    inner = base.inner if isinstance(base, GroupSpecific) else base
+    parts = [_numeric(data, list(inner.position_columns), type(inner).__name__)]
+    if isinstance(base, GroupSpecific):
+        parts.append(_known_codes(data, base.column, base.levels)[:, None])
+    for vf in varfuncs:
+        if isinstance(vf, FixedWeights):
+            values = _weights(data, vf.column, groups)
+        elif vf.categorical:
+            values = _known_codes(data, vf.column, vf.levels)
+        else:
+            values = _numeric(data, [vf.column], type(vf).__name__)[:, 0]
+        parts.append(values[:, None])
+    return np.concatenate(parts, axis=1)

@@ -250,6 +250,9 @@ class MixedLM(sm_mlm.MixedLM):
             **inputs.kwargs,
         )
         name_random_effects(mod, inputs, re_formula, vc_formula)
+        # what conditional prediction needs to rebuild a subject's rows from new data
+        mod._group_column = inputs.group_name
+        mod._re_formula = None if inputs.no_re else re_formula
         return mod
 
     def _drop_random_effects(self) -> None:

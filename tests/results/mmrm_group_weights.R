@@ -110,7 +110,8 @@ pred_out <- function(fit) {
 }
 f_ar1 <- mmrm(FEV1 ~ RACE + ARMCD * AVISIT + ar1(AVISIT | USUBJID), data = fev)
 out$predict_ar1 <- pred_out(f_ar1)
-out$predict_ar1$loglik <- as.numeric(logLik(f_ar1))
+out$predict_ar1$fit_ar1 <- mmrm_out(f_ar1)
+out$predict_ar1$theta <- f_ar1$theta_est
 out$predict_cs_group <- pred_out(f_cs)
 out$predict_weights <- pred_out(f_w)
 
