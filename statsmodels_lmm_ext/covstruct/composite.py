@@ -467,10 +467,11 @@ class Heteroscedastic(_Wrapper):
 
     @classmethod
     def example(cls):
-        vi = VarIdent("group").bound(range(6))
-        return cls(AR1(time="visit"), [vi, VarPower("x"), VarExp("y")])
+        # VarPower/VarExp are not invariant to an offset of their covariate (a conformance
+        # test); tests/test_covstruct_composite.py checks them separately
+        return cls(AR1(time="visit"), [VarIdent("group").bound(range(6))])
 
-    example_params = (0.6, 1.3, 0.8, 1.6, 0.9, 1.1, 0.4, -0.3)
+    example_params = (0.6, 1.3, 0.8, 1.6, 0.9, 1.1)
 
     @property
     def extra_columns(self):

@@ -50,12 +50,12 @@ for (ml in c(FALSE, TRUE)) {
 }
 f_cs <- mmrm(FEV1 ~ RACE + ARMCD * AVISIT + cs(AVISIT | ARMCD / USUBJID), data = fev)
 f_cs_kr <- mmrm(FEV1 ~ RACE + ARMCD * AVISIT + cs(AVISIT | ARMCD / USUBJID), data = fev,
-                method = "Kenward-Roger")
+                method = "Kenward-Roger", vcov = "Kenward-Roger-Linear")
 sm_kr <- summary(f_cs_kr)$coefficients
 sm_sat <- summary(f_cs)$coefficients
 out$cs_group_reml$df_satterthwaite <- as.list(sm_sat[, "df"])
-out$cs_group_reml$df_kr <- as.list(sm_kr[, "df"])
-out$cs_group_reml$se_kr <- as.list(sm_kr[, "Std. Error"])
+out$cs_group_reml$df_kr_linear <- as.list(sm_kr[, "df"])
+out$cs_group_reml$se_kr_linear <- as.list(sm_kr[, "Std. Error"])
 
 # --------------------------------------------------------------------- weights (mmrm, gls)
 f_w <- mmrm(FEV1 ~ RACE + ARMCD * AVISIT + ar1(AVISIT | USUBJID), data = fev,
@@ -74,7 +74,7 @@ gls_out <- function(g) {
     coef = as.list(coef(g)),
     se = as.list(sqrt(diag(vcov(g)))),
     sigma2 = g$sigma^2,
-    cor = as.numeric(coef(g$modelStruct$corStruct, unconstrained = FALSE)),
+    cor = I(as.numeric(coef(g$modelStruct$corStruct, unconstrained = FALSE))),
     var = as.list(coef(g$modelStruct$varStruct, unconstrained = FALSE))
   )
 }
