@@ -75,9 +75,9 @@ def conditional_predict(res, newdata: pd.DataFrame) -> pd.DataFrame:
         if yname in newdata.columns
         else np.full(len(newdata), np.nan)
     )
+    pos = encode_positions(model.cov_struct, newdata, newdata[group_col].to_numpy())
     X = design_rows(model_spec(model), newdata)
     Z = _random_design(model, newdata)
-    pos = encode_positions(model.cov_struct, newdata, newdata[group_col].to_numpy())
     beta = np.asarray(res.fe_params, float)
     Phi = np.asarray(res._cov_fe, float)
     fit = X @ beta

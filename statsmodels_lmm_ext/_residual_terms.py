@@ -115,7 +115,7 @@ def _weights(data: pd.DataFrame, column: str, groups) -> np.ndarray:
         subject = np.asarray(groups)[i]
         raise ValueError(
             f"weights column {column!r} must hold positive finite numbers; row "
-            f"{data.index[i]!r} (subject {subject!r}) has {data[column].iloc[i]!r}"
+            f"{data.index[i]} (subject {subject!r}) has {data[column].iloc[i]!r}"
         )
     return w
 
@@ -138,7 +138,7 @@ def _varfunc_values(vf: VarFunc, data: pd.DataFrame, groups) -> tuple[VarFunc, n
     if type(vf).__name__ == "VarPower" and np.any(x == 0):
         i = int(np.flatnonzero(x == 0)[0])
         raise ValueError(
-            f"VarPower({vf.column!r}): |x| ** power needs x != 0; row {data.index[i]!r} has 0"
+            f"VarPower({vf.column!r}): |x| ** power needs x != 0; row {data.index[i]} has 0"
         )
     return vf, x
 
