@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import patsy
 
 from ._formula import design_rows, model_spec
 from ._residual_terms import encode_positions
@@ -46,8 +47,6 @@ def _random_design(model, newdata: pd.DataFrame) -> np.ndarray:
     re_formula = getattr(model, "_re_formula", None)
     if re_formula is None:
         return np.ones((len(newdata), 1))
-    import patsy  # noqa: PLC0415 (third-party; only needed here)
-
     return np.asarray(patsy.dmatrix(re_formula, newdata, NA_action="raise"), dtype=float)
 
 
@@ -61,7 +60,7 @@ def _subject_blocks(res, pos: np.ndarray, Z: np.ndarray):
 
 
 def conditional_predict(res, newdata: pd.DataFrame) -> pd.DataFrame:
-    """``prediction``, ``se`` and ``se_pred`` for every row of ``newdata`` (see the module docstring)."""
+    """``prediction``, ``se`` and ``se_pred`` of every row of ``newdata`` (module docstring)."""
     model = res.model
     group_col = getattr(model, "_group_column", None)
     if group_col is None or group_col not in newdata.columns:
