@@ -216,6 +216,11 @@ class MixedLM(sm_mlm.MixedLM):
         cov_struct : CovStruct, optional
             Residual correlation; the columns it names (``time``/``coords``) are taken from
             ``data``.
+        variance : VarFunc or list of VarFunc, optional
+            nlme variance functions (``VarIdent``, ``VarPower``, ``VarExp``) multiplying the
+            residual standard deviations row by row.
+        weights : str, optional
+            Column of positive observation weights (SAS ``WEIGHT``, mmrm ``weights=``).
         missing : {"none", "drop", "raise"}
             ``"drop"`` drops the rows with a missing value in any column the model uses
             (response, covariates, groups, positions); ``"raise"`` and ``"none"`` raise an error

@@ -246,12 +246,20 @@ def test_conditional_prediction_matches_mmrm(fev, name):
     assert np.all(pred["se"].to_numpy()[observed] == 0)
 
 
-def test_conditional_prediction_at_mmrm_estimates(fev):
-    ref = REF["predict_ar1"]
-    vc = np.asarray(ref["fit_ar1"]["varcor"]["all"])
-    model = lmm.mixedlm(FORMULA, fev, groups="USUBJID", re_formula="0",
-                        cov_struct=lmm.AR1(time="VISITN"), missing="drop")  # fmt: skip
-    res = model.fit(start_params={"rho": vc[0, 1] / vc[0, 0]}, do_cg=False)
+def mmrm_start(name: str) -> dict:
+    """mmrm's covariance parameters of the prediction fits, in our names."""
+    if name == "predict_ar1":
+        vc = np.asarray(REF[name]["fit_ar1"]["varcor"]["all"])
+        return {"rho": vc[0, 1] / vc[0, 0]}
+    P, T = (np.asarray(REF["cs_group_reml"]["varcor"][lv]) for lv in ("PBO", "TRT"))
+    return {"rho[ARMCD=PBO]": P[0, 1] / P[0, 0], "rho[ARMCD=TRT]": T[0, 1] / T[0, 0],
+            "var_ratio[ARMCD=TRT]": T[0, 0] / P[0, 0]}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(PREDICT))
+def test_conditional_prediction_at_mmrm_estimates(fev, name):
+    ref = REF[name]
+    res = at_reference(fev, PREDICT[name][0](), mmrm_start(name))
     pred = res.predict(fev, conditional=True)
     rows = np.asarray(ref["row"])
     assert_allclose(pred["prediction"].to_numpy()[rows], ref["fit"], rtol=0, atol=1e-6)
