@@ -116,7 +116,8 @@ def covariance_rows(res, alpha: float) -> pd.DataFrame:
         {"Estimate": theta, "Std.Err.": se, "lower": lo, "upper": hi},
         index=spec.theta_names("table"),
     )
-    return pd.concat([out, _level_variances(vm, spec, alpha)])
+    extra = _level_variances(vm, spec, alpha)
+    return pd.concat([out, extra]) if len(extra) else out
 
 
 def _level_variances(vm, spec, alpha: float) -> pd.DataFrame:
@@ -124,7 +125,7 @@ def _level_variances(vm, spec, alpha: float) -> pd.DataFrame:
     ``sigma^2 tau_l``), with delta-method SEs and log-scale intervals; empty otherwise."""
     hook = getattr(spec.cov_struct, "level_variances", None)
     if hook is None:
-        return pd.DataFrame(columns=["Estimate", "Std.Err.", "lower", "upper"])
+        return pd.DataFrame()
     kl = spec.k_lin
     names, values, jac = hook(vm.theta[kl + 1 :], float(vm.theta[kl]))
     J = np.zeros((len(values), len(vm.theta)))
@@ -150,8 +151,9 @@ def summary(res, yname=None, xname_fe=None, xname_re=None, title=None, alpha=0.0
     derived = cp.iloc[len(cov_names) :]
     cp = cp.iloc[: len(cov_names)].copy()
     cp.index = cov_names
-    cp = pd.concat([cp, derived])
-    cov_names = list(cp.index)
+    if len(derived):
+        cp = pd.concat([cp, derived])
+        cov_names = list(cp.index)
     cov = pd.DataFrame(np.nan, index=cov_names, columns=fe.columns)
     cov["Coef."], cov["Std.Err."] = cp["Estimate"], cp["Std.Err."]
     cov[fe.columns[-2]], cov[fe.columns[-1]] = cp["lower"], cp["upper"]

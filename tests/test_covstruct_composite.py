@@ -168,3 +168,20 @@ def test_prediction_refuses_an_unknown_level():
 def test_group_must_name_a_column():
     with pytest.raises(TypeError, match="group= takes a column name"):
         AR1(time="VISITN", group=3)
+
+
+# ------------------------------------------------------------- the rest of the package
+def test_bootstrap_covariance_parameters_include_level_variances():
+    """The bootstrap statistic has the rows of covariance_parameters() (per-level variances
+    of a group-specific structure included)."""
+    d = lmm.datasets.load("fev_data")
+    res = lmm.mixedlm("FEV1 ~ ARMCD * AVISIT", d, groups="USUBJID", re_formula="0",
+                      missing="drop", cov_struct=CompoundSymmetry(group="ARMCD")).fit()  # fmt: skip
+    boot = lmm.parametric_bootstrap(res, "covariance_parameters", nsim=8, seed=1)
+    table = res.covariance_parameters()
+    assert boot.names == list(table.index)
+    assert_allclose(boot.observed, table["Estimate"], rtol=1e-12)
+    ratio = boot.replicates[:, boot.names.index("var_ratio[ARMCD=TRT] (GroupSpecific)")]
+    assert_allclose(boot.replicates[:, -1], boot.replicates[:, -2] * ratio, rtol=1e-12)
+    sim = res.simulate(2, seed=3)
+    assert np.isfinite(res.refit(sim[:, 0]).llf)
