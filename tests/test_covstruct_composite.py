@@ -175,8 +175,9 @@ def test_bootstrap_covariance_parameters_include_level_variances():
     """The bootstrap statistic has the rows of covariance_parameters() (per-level variances
     of a group-specific structure included)."""
     d = lmm.datasets.load("fev_data")
+    cs = CompoundSymmetry(group="ARMCD")
     res = lmm.mixedlm("FEV1 ~ ARMCD * AVISIT", d, groups="USUBJID", re_formula="0",
-                      missing="drop", cov_struct=CompoundSymmetry(group="ARMCD")).fit()  # fmt: skip
+                      missing="drop", cov_struct=cs).fit()  # fmt: skip
     boot = lmm.parametric_bootstrap(res, "covariance_parameters", nsim=8, seed=1)
     table = res.covariance_parameters()
     assert boot.names == list(table.index)
