@@ -18,6 +18,7 @@ therefore needs no edit anywhere else (and is picked up by the conformance tests
 from __future__ import annotations
 
 import functools
+import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any, ClassVar, NamedTuple
@@ -304,6 +305,13 @@ def _with_group(init):
         self.group = _check_group(group)
 
     __init__._takes_group = True
+    sig = inspect.signature(init)
+    if "group" not in sig.parameters:
+        group = inspect.Parameter("group", inspect.Parameter.KEYWORD_ONLY, default=None)
+        params = list(sig.parameters.values())
+        tail = [p for p in params if p.kind is inspect.Parameter.VAR_KEYWORD]
+        head = [p for p in params if p.kind is not inspect.Parameter.VAR_KEYWORD]
+        __init__.__signature__ = sig.replace(parameters=[*head, group, *tail])
     return __init__
 
 
