@@ -111,7 +111,9 @@ def check_duplicate_positions(model) -> None:
     """Raise if a structure that needs distinct positions finds two rows of a group at one."""
     if not model.cov_struct.unique_positions:
         return
-    key = np.column_stack([model._group_codes, model.positions])
+    # a composite's own columns (variance covariates, weights) do not make positions distinct
+    d = getattr(model.cov_struct, "d_inner", model.positions.shape[1])
+    key = np.column_stack([model._group_codes, model.positions[:, :d]])
     o = np.lexsort(key.T[::-1])
     ks = key[o]
     dup = np.flatnonzero((ks[1:] == ks[:-1]).all(axis=1))

@@ -165,6 +165,14 @@ def test_prediction_refuses_an_unknown_level():
         res.predict(new, conditional=True)
 
 
+def test_duplicate_times_are_found_through_a_variance_function():
+    d = lmm.datasets.load("fev_data").iloc[:40].dropna().copy()
+    d.loc[3, "VISITN"] = 2
+    with pytest.raises(ValueError, match="group 'PT1' has two rows at the same position"):
+        lmm.mixedlm("FEV1 ~ ARMCD", d, groups="USUBJID", re_formula="0",
+                    cov_struct=AR1(time="VISITN"), variance=VarPower("FEV1_BL"))  # fmt: skip
+
+
 def test_group_must_name_a_column():
     with pytest.raises(TypeError, match="group= takes a column name"):
         AR1(time="VISITN", group=3)
