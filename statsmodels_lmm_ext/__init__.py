@@ -31,6 +31,9 @@ from .covstruct import (
     Gaussian,
     Independence,
     Power,
+    VarExp,
+    VarIdent,
+    VarPower,
     make_cov_struct,
 )
 from .emmeans import CONTRAST_METHODS, EmmContrasts, EmmResults, emmeans, ref_grid
@@ -82,6 +85,9 @@ __all__ = [
     "MixedLMResults",
     "MixedLMResultsWrapper",
     "Power",
+    "VarExp",
+    "VarIdent",
+    "VarPower",
     "VarianceModel",
     "anova",
     "datasets",

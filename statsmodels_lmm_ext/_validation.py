@@ -143,10 +143,13 @@ def check_duplicate_positions(model) -> None:
     or if a spatial structure without a nugget does (its correlation matrix is then singular,
     and so is every group covariance whose random-effects rows repeat too)."""
     cs = model.cov_struct
-    no_nugget = bool(cs.position_columns) and getattr(cs, "nugget", None) is False
+    inner = getattr(cs, "inner", cs)
+    no_nugget = bool(inner.position_columns) and getattr(inner, "nugget", None) is False
     if not (cs.unique_positions or no_nugget):
         return
-    parts = [model._group_codes[:, None], model.positions]
+    # a composite's own columns (variance covariates, weights) do not make positions distinct
+    d = getattr(cs, "d_inner", model.positions.shape[1])
+    parts = [model._group_codes[:, None], model.positions[:, :d]]
     if no_nugget:
         parts.append(model.exog_re)
     key = np.column_stack(parts)
@@ -157,7 +160,6 @@ def check_duplicate_positions(model) -> None:
         return
     g = model.group_labels[int(ks[dup[0], 0])]
     g = g.item() if isinstance(g, np.generic) else g
-    d = model.positions.shape[1]
     v = ks[dup[0], 1 : 1 + d]
     names = model.position_names or ["time"]
     where = ", ".join(f"{n}={x:g}" for n, x in zip(names, v, strict=False))

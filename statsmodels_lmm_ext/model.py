@@ -20,6 +20,7 @@ from . import model_statsmodels
 from ._engine import Engine, EngineError
 from ._engine.conditioning import Conditioning, pivoted_qr
 from ._identify import check_identified
+from ._residual_terms import check_unbound
 from ._threads import blas_threads
 from ._validation import (
     check_duplicate_positions,
@@ -109,6 +110,7 @@ class MixedLM(sm_mlm.MixedLM):
                 raise ValueError(f"argument {k} not permitted for MixedLM initialization")
         position_names = kwargs.pop("position_names", None)
         self.cov_struct = check_cov_struct(cov_struct)
+        check_unbound(self.cov_struct)
         if missing not in MISSING:
             raise ValueError(f"missing must be one of {MISSING}, not {missing!r}")
         self.use_sqrt = use_sqrt
@@ -225,6 +227,11 @@ class MixedLM(sm_mlm.MixedLM):
         cov_struct : CovStruct, optional
             Residual correlation; the columns it names (``time``/``coords``) are taken from
             ``data``.
+        variance : VarFunc or list of VarFunc, optional
+            nlme variance functions (``VarIdent``, ``VarPower``, ``VarExp``) multiplying the
+            residual standard deviations row by row.
+        weights : str, optional
+            Column of positive observation weights (SAS ``WEIGHT``, mmrm ``weights=``).
         missing : {"none", "drop", "raise"}
             ``"drop"`` drops the rows with a missing value in any column the model uses
             (response, covariates, groups, positions); ``"raise"`` and ``"none"`` raise an error
@@ -259,6 +266,9 @@ class MixedLM(sm_mlm.MixedLM):
             **inputs.kwargs,
         )
         name_random_effects(mod, inputs, re_formula, vc_formula)
+        # what conditional prediction needs to rebuild a subject's rows from new data
+        mod._group_column = inputs.group_name
+        mod._re_formula = None if inputs.no_re else re_formula
         return mod
 
     def _drop_random_effects(self) -> None:
@@ -578,6 +588,9 @@ def mixedlm(
     cov_struct: CovStruct | None = None,
     subset=None,
     missing: str = "none",
+    *,
+    variance=None,
+    weights: str | None = None,
     **kwargs,
 ) -> MixedLM:
     """Create a :class:`MixedLM` from a formula (mirrors ``statsmodels.formula.api.mixedlm``).
@@ -594,8 +607,16 @@ def mixedlm(
     vc_formula : dict, optional
         Variance components (statsmodels semantics).
     cov_struct : CovStruct, optional
-        Residual correlation within group.
+        Residual correlation within group; ``group=`` on any structure gives one parameter
+        set per level of a subject-level factor (SAS ``GROUP=``).
     missing : {"none", "drop", "raise"}
+    variance : VarFunc or list of VarFunc, optional
+        nlme-style variance functions multiplying the residual standard deviations row by
+        row: :class:`~statsmodels_lmm_ext.VarIdent`, :class:`~statsmodels_lmm_ext.VarPower`,
+        :class:`~statsmodels_lmm_ext.VarExp`.
+    weights : str, optional
+        Column of positive observation weights ``w``:
+        ``R_i = sigma^2 W_i^(-1/2) S C S W_i^(-1/2)`` (SAS ``WEIGHT``, mmrm ``weights=``).
     **kwargs
         ``eval_env`` (see :meth:`MixedLM.from_formula`; names not in ``data`` are looked up in
         the caller's namespace) and keywords of the model.
@@ -614,5 +635,7 @@ def mixedlm(
         missing=missing,
         groups=groups,
         cov_struct=cov_struct,
+        variance=variance,
+        weights=weights,
         **kwargs,
     )

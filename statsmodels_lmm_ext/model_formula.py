@@ -21,6 +21,7 @@ import pandas as pd
 from patsy.eval import EvalEnvironment
 
 from ._formula import check_columns, formula_names, namespace_for
+from ._residual_terms import bind_positions, check_weights, compose
 from .covstruct import CovStruct, Independence
 
 __all__ = ["MISSING", "FormulaInputs", "caller_namespace", "check_cov_struct", "prepare"]
@@ -127,7 +128,11 @@ def prepare(formula, data, re_formula, vc_formula, subset, missing, kwargs, name
         raise ValueError(f"missing must be one of {MISSING}, not {missing!r}")
     if subset is not None:
         data = data.loc[subset]
-    cov_struct = check_cov_struct(kwargs.get("cov_struct"))
+    cov_struct = compose(
+        check_cov_struct(kwargs.get("cov_struct")),
+        kwargs.pop("variance", None),
+        kwargs.pop("weights", None),
+    )
     if not isinstance(data, pd.DataFrame):
         data = pd.DataFrame(data)
     groups, group_name = _groups(data, kwargs.pop("groups", None))
@@ -139,18 +144,13 @@ def prepare(formula, data, re_formula, vc_formula, subset, missing, kwargs, name
         if isinstance(f, str):
             needed[where] = sorted(formula_names(f))
     check_columns(data, needed, namespace)
+    check_weights(cov_struct, data, groups)
     names = {n for v in needed.values() for n in v}
     used = sorted(n for n in names if n in data.columns)
     data, groups = _handle_missing(data, groups, used, missing, group_name)
     if not data.index.is_unique:
         data = data.reset_index(drop=True)
-    for c in pos_cols:
-        if not pd.api.types.is_numeric_dtype(data[c]):
-            raise ValueError(
-                f"position column {c!r} for {type(cov_struct).__name__} must be numeric; "
-                f"it has dtype {data[c].dtype}"
-            )
-    kwargs["positions"] = data[pos_cols].to_numpy(dtype=float) if pos_cols else None
+    kwargs["cov_struct"], kwargs["positions"] = bind_positions(cov_struct, data, groups)
     kwargs["position_names"] = pos_cols
     kwargs["eval_env"] = namespace_for(names, data.columns, namespace)
     no_re = isinstance(re_formula, str) and re_formula.replace(" ", "") in _NO_RE

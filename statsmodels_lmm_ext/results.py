@@ -12,6 +12,7 @@ from statsmodels.base import wrapper as wrap
 from statsmodels.regression import mixed_linear_model as sm_mlm
 
 from . import results_summary
+from ._conditional_predict import conditional_predict
 from .inference import VarianceModel, contrasts
 from .params import bounded_interval
 
@@ -414,6 +415,25 @@ class MixedLMResults(sm_mlm.MixedLMResults):
             )
             ci[p:, 0], ci[p:, 1] = lo, hi
         return ci if cols is None else ci[cols]
+
+    def predict(self, exog=None, transform=True, *args, conditional: bool = False, **kwargs):
+        """Predictions; ``conditional=True`` predicts each subject's rows with a missing
+        response given its observed rows in ``exog`` (a DataFrame with the response, subject,
+        covariate and position columns).
+
+        With ``conditional=False`` (default) as statsmodels (marginal ``X beta``).  With
+        ``conditional=True`` returns a DataFrame with ``prediction`` and ``se``:
+        ``E[y_n | y_o] = x_n'beta + V_no V_oo^-1 (y_o - X_o beta)`` with random effects and
+        the residual structure in ``V``, and a standard error that includes the uncertainty
+        of ``beta_hat`` (as mmrm's ``predict(..., se.fit = TRUE, interval = "confidence")``);
+        rows with an observed response are returned unchanged (SE 0).  See
+        :mod:`statsmodels_lmm_ext._conditional_predict`.
+        """
+        if not conditional:
+            return super().predict(exog, transform, *args, **kwargs)
+        if not isinstance(exog, pd.DataFrame):
+            raise TypeError("predict(conditional=True) needs new data as a DataFrame")
+        return conditional_predict(self, exog)
 
     def covariance_parameters(self, alpha: float = 0.05) -> pd.DataFrame:
         """Covariance parameters on the natural scale with standard errors and intervals.

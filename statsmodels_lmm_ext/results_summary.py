@@ -112,10 +112,29 @@ def covariance_rows(res, alpha: float) -> pd.DataFrame:
     theta = vm.theta
     se = np.sqrt(np.clip(np.diag(vm.cov_theta("observed")), 0, None))
     lo, hi = bounded_interval(theta, se, stats.norm.ppf(1 - alpha / 2), spec.theta_bounds())
-    return pd.DataFrame(
+    out = pd.DataFrame(
         {"Estimate": theta, "Std.Err.": se, "lower": lo, "upper": hi},
         index=spec.theta_names("table"),
     )
+    extra = _level_variances(vm, spec, alpha)
+    return pd.concat([out, extra]) if len(extra) else out
+
+
+def _level_variances(vm, spec, alpha: float) -> pd.DataFrame:
+    """Rows of the per-level residual variances of a group-specific structure (SAS scale:
+    ``sigma^2 tau_l``), with delta-method SEs and log-scale intervals; empty otherwise."""
+    hook = getattr(spec.cov_struct, "level_variances", None)
+    if hook is None:
+        return pd.DataFrame()
+    kl = spec.k_lin
+    names, values, jac = hook(vm.theta[kl + 1 :], float(vm.theta[kl]))
+    J = np.zeros((len(values), len(vm.theta)))
+    J[:, kl:] = jac
+    se = np.sqrt(np.clip(np.einsum("ma,ab,mb->m", J, vm.cov_theta("observed"), J), 0, None))
+    q = stats.norm.ppf(1 - alpha / 2)
+    lo, hi = bounded_interval(values, se, q, [(0.0, np.inf)] * len(values))
+    return pd.DataFrame({"Estimate": values, "Std.Err.": se, "lower": lo, "upper": hi},
+                        index=names)  # fmt: skip
 
 
 def summary(res, yname=None, xname_fe=None, xname_re=None, title=None, alpha=0.05, *,
@@ -129,7 +148,12 @@ def summary(res, yname=None, xname_fe=None, xname_re=None, title=None, alpha=0.0
         if used:
             info["Information:"] = used
     cp = covariance_rows(res, alpha)
+    derived = cp.iloc[len(cov_names) :]
+    cp = cp.iloc[: len(cov_names)].copy()
     cp.index = cov_names
+    if len(derived):
+        cp = pd.concat([cp, derived])
+        cov_names = list(cp.index)
     cov = pd.DataFrame(np.nan, index=cov_names, columns=fe.columns)
     cov["Coef."], cov["Std.Err."] = cp["Estimate"], cp["Std.Err."]
     cov[fe.columns[-2]], cov[fe.columns[-1]] = cp["lower"], cp["upper"]

@@ -23,6 +23,8 @@ from statsmodels_lmm_ext.covstruct import (
     CovStruct,
     Exponential,
     Gaussian,
+    GroupSpecific,
+    Heteroscedastic,
     Independence,
     Power,
     make_cov_struct,
@@ -99,7 +101,9 @@ def _distinct(classes):
 
 
 REGISTERED = _distinct(COV_STRUCTS.values())
-CLASSES = REGISTERED + [_HeteroAR1]
+# the composites of covstruct.composite (group=, variance functions, weights) wrap a registered
+# structure and are built by the formula interface, not the registry
+CLASSES = REGISTERED + [_HeteroAR1, GroupSpecific, Heteroscedastic]
 IDS = [cls.__name__ for cls in CLASSES]
 
 

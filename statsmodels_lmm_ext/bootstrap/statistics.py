@@ -205,10 +205,20 @@ class CovarianceParameters(RefitStatistic, name="covariance_parameters"):
         if self.params is None:
             return refits.scale[:, None]
         lin = self.params.lin_many(refits.cov_re, refits.vcomp)
-        return np.column_stack([lin, refits.scale, refits.rho])
+        out = np.column_stack([lin, refits.scale, refits.rho])
+        hook = getattr(self.params.cov_struct, "level_variances", None)
+        if hook is None:
+            return out
+        # group-specific structures: the per-level residual variances, as in the table
+        levels = [hook(r, s)[1] for r, s in zip(refits.rho, refits.scale, strict=True)]
+        return np.column_stack([out, np.asarray(levels).reshape(len(out), -1)])
 
     def component_names(self, fit: Fitted) -> list[str]:
-        return ["Residual"] if fit.params is None else fit.params.theta_names("table")
+        if fit.params is None:
+            return ["Residual"]
+        hook = getattr(fit.params.cov_struct, "level_variances", None)
+        extra = hook(np.ones(fit.params.k_corr), 1.0)[0] if hook is not None else []
+        return fit.params.theta_names("table") + list(extra)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -15,6 +15,15 @@ docstring.
 
 from .base import COV_STRUCTS, Blocks, CovStruct, make_cov_struct
 from .basic import CompoundSymmetry, Independence
+from .composite import (
+    FixedWeights,
+    GroupSpecific,
+    Heteroscedastic,
+    VarExp,
+    VarFunc,
+    VarIdent,
+    VarPower,
+)
 from .spatial import Exponential, Gaussian
 from .temporal import AR1, Power
 
@@ -27,6 +36,13 @@ __all__ = [
     "Power",
     "Exponential",
     "Gaussian",
+    "GroupSpecific",
+    "Heteroscedastic",
+    "VarFunc",
+    "VarIdent",
+    "VarPower",
+    "VarExp",
+    "FixedWeights",
     "COV_STRUCTS",
     "make_cov_struct",
 ]

@@ -17,6 +17,8 @@ therefore needs no edit anywhere else (and is picked up by the conformance tests
 
 from __future__ import annotations
 
+import functools
+import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any, ClassVar, NamedTuple
@@ -92,8 +94,17 @@ class CovStruct(ABC):
     #: interior parameter values of :meth:`example` for the conformance tests
     example_params: ClassVar[tuple[float, ...]] = ()
 
+    #: a subject-level factor with one parameter set per level (SAS ``GROUP=``); every
+    #: structure accepts ``group=`` (see :mod:`~statsmodels_lmm_ext.covstruct.composite`)
+    group: str | None = None
+
+    def __init__(self, *, group: str | None = None) -> None:
+        self.group = _check_group(group)
+
     def __init_subclass__(cls, *, register: bool = True, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        if "__init__" in cls.__dict__:
+            cls.__init__ = _with_group(cls.__dict__["__init__"])
         if register and "name" in cls.__dict__:
             _register(cls)
 
@@ -266,14 +277,42 @@ class CovStruct(ABC):
 
     # ------------------------------------------------------------------ display
     def __repr__(self) -> str:
-        cols = self.position_columns
-        extra = f"({', '.join(repr(c) for c in cols)})" if cols else "()"
-        return f"{type(self).__name__}{extra}"
+        args = [repr(c) for c in self.position_columns]
+        if self.group is not None:
+            args.append(f"group={self.group!r}")
+        return f"{type(self).__name__}({', '.join(args)})"
 
     @property
     def sas_name(self) -> str:
         """The SAS PROC MIXED ``type=`` of the structure."""
         return "VC"
+
+
+def _check_group(group):
+    if group is not None and not isinstance(group, str):
+        raise TypeError(f"group= takes a column name, not {group!r}")
+    return group
+
+
+def _with_group(init):
+    """``init`` also accepting the base class's keyword ``group`` (every structure takes it)."""
+    if getattr(init, "_takes_group", False):
+        return init
+
+    @functools.wraps(init)
+    def __init__(self, *args, group=None, **kwargs):
+        init(self, *args, **kwargs)
+        self.group = _check_group(group)
+
+    __init__._takes_group = True
+    sig = inspect.signature(init)
+    if "group" not in sig.parameters:
+        group = inspect.Parameter("group", inspect.Parameter.KEYWORD_ONLY, default=None)
+        params = list(sig.parameters.values())
+        tail = [p for p in params if p.kind is inspect.Parameter.VAR_KEYWORD]
+        head = [p for p in params if p.kind is not inspect.Parameter.VAR_KEYWORD]
+        __init__.__signature__ = sig.replace(parameters=[*head, group, *tail])
+    return __init__
 
 
 def _register(cls: type[CovStruct]) -> None:
