@@ -25,12 +25,15 @@ from .bootstrap import (
 from .covstruct import (
     AR1,
     COV_STRUCTS,
+    AnteDependence,
     CompoundSymmetry,
     CovStruct,
     Exponential,
     Gaussian,
     Independence,
     Power,
+    Toeplitz,
+    Unstructured,
     make_cov_struct,
 )
 from .emmeans import CONTRAST_METHODS, EmmContrasts, EmmResults, emmeans, ref_grid
@@ -65,6 +68,9 @@ __all__ = [
     "simulate",
     "ADJUSTMENTS",
     "AR1",
+    "AnteDependence",
+    "Toeplitz",
+    "Unstructured",
     "CONTRAST_METHODS",
     "COV_STRUCTS",
     "CompoundSymmetry",

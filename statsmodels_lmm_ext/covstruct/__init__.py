@@ -14,9 +14,10 @@ docstring.
 """
 
 from .base import COV_STRUCTS, Blocks, CovStruct, make_cov_struct
-from .basic import CompoundSymmetry, Independence
+from .basic import CompoundSymmetry, CompoundSymmetryH, Independence
 from .spatial import Exponential, Gaussian
-from .temporal import AR1, Power
+from .temporal import AR1, AR1H, Power
+from .unstructured import AnteDependence, Toeplitz, Unstructured
 
 __all__ = [
     "Blocks",
@@ -27,6 +28,11 @@ __all__ = [
     "Power",
     "Exponential",
     "Gaussian",
+    "CompoundSymmetryH",
+    "AR1H",
+    "Unstructured",
+    "Toeplitz",
+    "AnteDependence",
     "COV_STRUCTS",
     "make_cov_struct",
 ]

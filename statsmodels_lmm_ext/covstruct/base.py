@@ -264,6 +264,18 @@ class CovStruct(ABC):
         """
         return cls()
 
+    # ------------------------------------------------------------ reporting
+    def reported(self, scale: float, params: np.ndarray):
+        """The covariance parameters as SAS prints them, if they differ from ours.
+
+        Returns None (inference works in ``(sigma^2, params)``), or ``(names, phi_of_theta,
+        theta_of_phi)``: SAS's names of the ``1 + k`` parameters ``phi`` and the two maps
+        between ``theta = (sigma^2, params)`` and ``phi``, written with analytic operations
+        only (the Jacobians are taken by the complex step).  Inference then works in ``phi``
+        (e.g. ``UN(i,j)`` of the unstructured covariance, in which ``V`` is linear).
+        """
+        return None
+
     # ------------------------------------------------------------------ display
     def __repr__(self) -> str:
         cols = self.position_columns
