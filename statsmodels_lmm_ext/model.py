@@ -103,9 +103,16 @@ class MixedLM(sm_mlm.MixedLM):
         **kwargs,
     ):
         for k in kwargs:
-            if k not in ("missing_idx", "formula", "model_spec", "position_names"):
+            if k not in (
+                "missing_idx",
+                "formula",
+                "model_spec",
+                "position_names",
+                "position_labels",
+            ):
                 raise ValueError(f"argument {k} not permitted for MixedLM initialization")
         position_names = kwargs.pop("position_names", None)
+        self.position_labels = dict(kwargs.pop("position_labels", None) or {})
         self.cov_struct = check_cov_struct(cov_struct)
         if missing not in MISSING:
             raise ValueError(f"missing must be one of {MISSING}, not {missing!r}")
@@ -142,7 +149,9 @@ class MixedLM(sm_mlm.MixedLM):
         LikelihoodModel.__init__(
             self, endog, exog, groups=groups, exog_re=exog_re, missing=missing, **kwargs
         )
-        self._init_keys.extend(["use_sqrt", "exog_vc", "cov_struct", "positions", "engine"])
+        self._init_keys.extend(
+            ["use_sqrt", "exog_vc", "cov_struct", "positions", "engine", "position_labels"]
+        )
         self.k_fe = self.exog.shape[1]
         self._set_random_effects(exog_re)
         check_finite(self)

@@ -107,6 +107,22 @@ def _groups(data: pd.DataFrame, groups):
     return groups, None
 
 
+def _visit_codes(data: pd.DataFrame, column: str):
+    """Levels and codes of a categorical (category order) or string (sorted) visit column;
+    a category that no row has is an error."""
+    col = data[column]
+    cat = col if isinstance(col.dtype, pd.CategoricalDtype) else col.astype("category")
+    levels = list(cat.cat.categories)
+    codes = cat.cat.codes.to_numpy()
+    unused = [lev for i, lev in enumerate(levels) if not np.any(codes == i)]
+    if unused:
+        raise ValueError(
+            f"visit column {column!r}: level(s) {unused} occur in no row (no subject has that "
+            "visit); remove them (e.g. cat.remove_unused_categories())"
+        )
+    return levels, codes.astype(float)
+
+
 def prepare(formula, data, re_formula, vc_formula, subset, missing, kwargs, namespace):
     """Check names, handle missing values and take positions; returns :class:`FormulaInputs`.
 
@@ -134,13 +150,18 @@ def prepare(formula, data, re_formula, vc_formula, subset, missing, kwargs, name
     data, groups = _handle_missing(data, groups, used, missing, group_name)
     if not data.index.is_unique:
         data = data.reset_index(drop=True)
+    labels = {}
     for c in pos_cols:
         if not pd.api.types.is_numeric_dtype(data[c]):
-            raise ValueError(
-                f"position column {c!r} for {type(cov_struct).__name__} must be numeric; "
-                f"it has dtype {data[c].dtype}"
-            )
-    kwargs["positions"] = data[pos_cols].to_numpy(dtype=float) if pos_cols else None
+            if not hasattr(type(cov_struct), "n_visits"):
+                raise ValueError(
+                    f"position column {c!r} for {type(cov_struct).__name__} must be numeric; "
+                    f"it has dtype {data[c].dtype}"
+                )
+            labels[c] = _visit_codes(data, c)
+    pos = [labels[c][1] if c in labels else data[c].to_numpy(dtype=float) for c in pos_cols]
+    kwargs["positions"] = np.column_stack(pos) if pos_cols else None
+    kwargs["position_labels"] = {c: list(v[0]) for c, v in labels.items()}
     kwargs["position_names"] = pos_cols
     kwargs["eval_env"] = namespace_for(names, data.columns, namespace)
     no_re = isinstance(re_formula, str) and re_formula.replace(" ", "") in _NO_RE
