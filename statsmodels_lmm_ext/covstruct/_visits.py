@@ -174,7 +174,7 @@ def _example(cs):
 
 
 def gather(full: np.ndarray, visit: np.ndarray) -> np.ndarray:
-    """``full[..., v_j, v_k]`` for the rows of each group: ``(..., T, T)`` -> ``(..., U, n, n)``."""
+    """``full[..., v_j, v_k]`` for the rows of each group: (..., T, T) -> (..., U, n, n)."""
     return full[..., visit[:, :, None], visit[:, None, :]]
 
 

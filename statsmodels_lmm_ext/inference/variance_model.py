@@ -70,6 +70,15 @@ class VarianceModel:
         self.rho = np.asarray(rho, float)
         self.reml = bool(reml)
         self.theta_names = spec.theta_names()
+        self._reported = None
+        rep = spec.cov_struct.reported(self.scale, self.rho)
+        if rep is not None:
+            # inference in SAS's parameters phi of the residual part (e.g. UN(i,j))
+            names, phi_of_theta, theta_of_phi = rep
+            s2 = spec.k_lin
+            phi = np.real(phi_of_theta(np.concatenate([[self.scale], self.rho])))
+            self._reported = (s2, phi, theta_of_phi)
+            self.theta_names = list(self.theta_names[:s2]) + list(names)
 
     @property
     def theta(self) -> np.ndarray:
@@ -85,8 +94,19 @@ class VarianceModel:
 
     @cached_property
     def blocks(self) -> dict:
-        """Sums over groups of derivative blocks (see :meth:`Engine.derivative_blocks`)."""
-        return self.engine.derivative_blocks(self.G, self.vc, self.scale, self.rho, self.beta)
+        """Sums over groups of derivative blocks (see :meth:`Engine.derivative_blocks`), in
+        the structure's reported parameters if it has them (:meth:`CovStruct.reported`)."""
+        b = self.engine.derivative_blocks(self.G, self.vc, self.scale, self.rho, self.beta)
+        if self._reported is None:
+            return b
+        s2, phi, theta_of_phi = self._reported
+        J, Hm = _jacobian_hessian(theta_of_phi, phi)
+        K = len(b["trV"])
+        Jf = np.eye(K)
+        Jf[s2:, s2:] = J
+        Hf = np.zeros((K, K, K))
+        Hf[s2:, s2:, s2:] = Hm
+        return reparameterise(b, Jf, Hf)
 
     @cached_property
     def Phi(self) -> np.ndarray:
@@ -157,3 +177,41 @@ class VarianceModel:
             stacklevel=2,
         )
         return np.linalg.pinv(info)
+
+
+def _jacobian_hessian(f, x: np.ndarray):
+    """Jacobian ``J[m, a] = d f_m / d x_a`` (complex step) and ``H[m, a, b]`` (central
+    differences of complex-step Jacobians)."""
+    from ..covstruct._visits import complex_step_jacobian  # noqa: PLC0415 (covstruct helper)
+
+    J = complex_step_jacobian(f, x)
+    k = len(x)
+    H = np.zeros((J.shape[0], k, k))
+    for b in range(k):
+        h = 1e-5 * max(1.0, abs(x[b]))
+        e = np.zeros(k)
+        e[b] = h
+        H[:, :, b] = (complex_step_jacobian(f, x + e) - complex_step_jacobian(f, x - e)) / (2 * h)
+    H = 0.5 * (H + np.swapaxes(H, 1, 2))
+    return J, H
+
+
+def reparameterise(b: dict, J: np.ndarray, H: np.ndarray) -> dict:
+    """Derivative blocks in new parameters ``phi`` from those in ``theta = g(phi)``.
+
+    ``dV/dphi_a = sum_m J_ma V_m`` and ``d2V/dphi_a dphi_b = sum_mn J_ma J_nb V_mn +
+    sum_m H_mab V_m``; every block is linear or bilinear in these, and the second-derivative
+    blocks gain ``H`` times the first-derivative ones (``R`` uses ``-P``).
+    """
+    out = dict(b)
+    for name in ("trV", "rVr"):
+        out[name] = J.T @ b[name]
+    out["xr"] = J.T @ b["xr"]
+    out["P"] = np.einsum("ma,mij->aij", J, b["P"])
+    for name in ("trVV", "rVVVr"):
+        out[name] = J.T @ b[name] @ J
+    out["Q"] = np.einsum("ma,nb,mnij->abij", J, J, b["Q"])
+    out["R"] = np.einsum("ma,nb,mnij->abij", J, J, b["R"]) - np.einsum("mab,mij->abij", H, b["P"])
+    out["trV2"] = J.T @ b["trV2"] @ J + np.einsum("mab,m->ab", H, b["trV"])
+    out["rV2r"] = J.T @ b["rV2r"] @ J + np.einsum("mab,m->ab", H, b["rVr"])
+    return out
