@@ -1,0 +1,47 @@
+# R mmrm (and nlme gls) fits of the MMRM covariance structures, for tests/test_mmrm_structures.py.
+# Data: fev_data of mmrm (also statsmodels_lmm_ext/datasets/fev_data.csv) as is, and a variant
+# with rows shuffled and extra visits removed ("fev_holes": every 7th remaining row dropped).
+# Rerun: Rscript tests/results/mmrm_structures.R  (writes mmrm_structures.json next to it)
+suppressPackageStartupMessages({library(mmrm); library(jsonlite); library(nlme)})
+args <- commandArgs(trailingOnly = FALSE)
+here <- dirname(normalizePath(sub("--file=", "", args[grep("--file=", args)])))
+data(fev_data, package = "mmrm")
+fev <- fev_data[!is.na(fev_data$FEV1), ]
+set.seed(42)
+holes <- fev[-seq(3, nrow(fev), by = 7), ]
+holes <- holes[sample(nrow(holes)), ]
+datasets <- list(fev = fev, fev_holes = holes)
+structs <- c("us", "toep", "toeph", "ad", "adh", "cs", "csh", "ar1", "ar1h")
+out <- list(versions = list(R = R.version.string, mmrm = as.character(packageVersion("mmrm")),
+                            nlme = as.character(packageVersion("nlme"))), fits = list())
+for (dn in names(datasets)) {
+  d <- datasets[[dn]]
+  for (st in structs) {
+    f <- as.formula(sprintf("FEV1 ~ ARMCD * AVISIT + RACE + %s(AVISIT | USUBJID)", st))
+    for (method in c("Satterthwaite", "Kenward-Roger", "Kenward-Roger-Linear")) {
+      fit <- if (method == "Kenward-Roger-Linear") {
+        mmrm(f, data = d, reml = TRUE, method = "Kenward-Roger", vcov = "Kenward-Roger-Linear")
+      } else {
+        mmrm(f, data = d, reml = TRUE, method = method)
+      }
+      b <- coef(fit)
+      V <- vcov(fit)
+      L <- matrix(0, 1, length(b)); L[which(names(b) == "ARMCDTRT")] <- 1
+      t1 <- df_1d(fit, L[1, ])
+      # the treatment main effect and an F test of the interaction
+      Li <- matrix(0, 3, length(b)); nm <- grep("ARMCDTRT:", names(b))
+      for (i in seq_along(nm)) Li[i, nm[i]] <- 1
+      fm <- df_md(fit, Li)
+      key <- paste(dn, st, method, sep = "/")
+      out$fits[[key]] <- list(data = dn, struct = st, method = method,
+        loglik = as.numeric(logLik(fit)), coef = as.list(b), se = as.list(sqrt(diag(V))),
+        trt = list(est = t1$est, se = t1$se, df = t1$df),
+        interaction = list(f = fm$f_stat, num_df = fm$num_df, denom_df = fm$denom_df),
+        varcor = unname(VarCorr(fit)), theta = unname(component(fit, "theta_est")),
+        converged = component(fit, "convergence") == 0)
+    }
+  }
+  write.csv(d, file.path(here, sprintf("mmrm_%s.csv", dn)), row.names = FALSE)
+}
+writeLines(toJSON(out, auto_unbox = TRUE, digits = NA, pretty = TRUE),
+           file.path(here, "mmrm_structures.json"))
