@@ -84,7 +84,12 @@ class CompoundSymmetry(VisitMixin, CovStruct):
 
     def reported(self, scale, params):
         if not self.heterogeneous:
-            return None
+            # SAS's CS (common covariance) and Residual, in which V is linear
+            return (
+                ["CS", "Residual"],
+                lambda th: np.stack([th[0] * th[1], th[0] * (1 - th[1])]),
+                lambda ph: np.stack([ph[0] + ph[1], ph[0] / (ph[0] + ph[1])]),
+            )
         names = [f"Var({v + 1})" for v in range(self.n_visits)] + ["CSH"]
         return hetero_reported(self, names, 1)
 
