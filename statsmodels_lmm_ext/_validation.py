@@ -119,8 +119,10 @@ def check_duplicate_positions(model) -> None:
         g = model.group_labels[int(ks[dup[0], 0])]
         v = ks[dup[0], 1:]
         vs = v[0] if len(v) == 1 else tuple(v)
+        col = model.position_names[0] if model.position_names else "time"
+        labels = getattr(model, "position_labels", {}).get(col)
+        shown = repr(labels[int(vs)]) if labels is not None else f"{vs:g}"
         raise ValueError(
-            f"group {g!r} has two rows at the same position "
-            f"{model.position_names[0] if model.position_names else 'time'}={vs:g}; "
+            f"group {g!r} has two rows at the same position {col}={shown}; "
             f"{type(model.cov_struct).__name__} needs distinct time points within a group"
         )

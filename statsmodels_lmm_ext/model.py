@@ -166,6 +166,11 @@ class MixedLM(sm_mlm.MixedLM):
         check_rank(self.exog, self.exog_names)
         self.cov_struct.check_positions(self.positions, self.position_names)
         check_duplicate_positions(self)
+        self.cov_struct.check_design(
+            self.cov_struct.visit_index(self.positions),
+            self._group_codes,
+            next(iter(self.position_labels.values()), None),
+        )
 
     def _get_init_kwds(self) -> dict:
         """Keywords that rebuild this model (statsmodels' cloning protocol); ``engine`` is the

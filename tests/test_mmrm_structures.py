@@ -229,3 +229,63 @@ def test_antedependence_is_a_product_of_lag_one_correlations():
     assert_allclose(C[0, 3], 0.5 * -0.4 * 0.8)
     assert_allclose(C[1, 3], -0.4 * 0.8)
     assert_allclose(C[2, 0], 0.5 * -0.4)
+
+
+# ---------------------------------------------------------------------- bad input
+def _fev():
+    return pd.read_csv(RESULTS / "mmrm_fev.csv")
+
+
+def _model(data, cs):
+    return lmm.mixedlm("FEV1 ~ ARMCD", data, groups="USUBJID", re_formula="0", cov_struct=cs)
+
+
+def test_visit_twice_within_a_subject_names_subject_and_level():
+    d = _fev()
+    d = pd.concat([d, d.iloc[[0]]])
+    with pytest.raises(ValueError, match=r"group 'PT1' .* AVISIT='VIS2'"):
+        _model(d, lmm.Unstructured(time="AVISIT"))
+
+
+def test_visit_level_no_subject_has_names_column_and_level():
+    d = _fev()
+    d["AVISIT"] = pd.Categorical(d["AVISIT"], categories=["VIS1", "VIS2", "VIS3", "VIS4", "VIS5"])
+    with pytest.raises(ValueError, match=r"'AVISIT'.*\['VIS5'\] occur in no row"):
+        _model(d, lmm.Toeplitz(time="AVISIT"))
+
+
+def test_unstructured_needs_every_visit_pair():
+    d = _fev()
+    with_4 = d.USUBJID.isin(d.USUBJID[d.AVISIT == "VIS4"])
+    d = d[~((d.AVISIT == "VIS1") & with_4)]
+    with pytest.raises(ValueError, match=r"'VIS1' and 'VIS4' .* UN\(4,1\) is not identified"):
+        _model(d, lmm.Unstructured(time="AVISIT"))
+
+
+def test_unstructured_with_a_random_intercept_is_refused():
+    with pytest.raises(ValueError, match="not identified"):
+        lmm.mixedlm(
+            "FEV1 ~ ARMCD", _fev(), groups="USUBJID", cov_struct=lmm.Unstructured(time="AVISIT")
+        ).fit()
+
+
+def test_heterogeneous_needs_time():
+    with pytest.raises(ValueError, match="needs time="):
+        lmm.CompoundSymmetry(heterogeneous=True)
+
+
+# ------------------------------------------------------------- visits as categories
+def test_category_order_defines_the_visits_and_rows_may_come_in_any_order():
+    """A string column sorts its levels; a categorical keeps its category order; the same
+    fit either way, and after shuffling the rows."""
+    d = _fev()
+    base = _model(d, lmm.AR1(time="AVISIT", heterogeneous=True)).fit()
+    numeric = _model(d, lmm.AR1(time="VISITN", heterogeneous=True)).fit()
+    assert_allclose(base.llf, numeric.llf, rtol=1e-10)
+    rev = d.sample(frac=1.0, random_state=1)
+    order = ["VIS4", "VIS3", "VIS2", "VIS1"]
+    rev["AVISIT"] = pd.Categorical(rev["AVISIT"], categories=order)
+    res = _model(rev, lmm.Unstructured(time="AVISIT")).fit()
+    ref = _model(d, lmm.Unstructured(time="AVISIT")).fit()
+    assert_allclose(res.llf, ref.llf, rtol=1e-10)
+    assert res.model.position_labels == {"AVISIT": order}

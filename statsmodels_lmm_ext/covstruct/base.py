@@ -111,6 +111,12 @@ class CovStruct(ABC):
     def check_positions(self, pos: np.ndarray, columns: Sequence[str]) -> None:  # noqa: B027
         """Validate the positions ``(N, d)`` of all rows; raise ``ValueError`` on bad ones."""
 
+    def check_design(  # noqa: B027
+        self, visit: np.ndarray, groups: np.ndarray, labels: Sequence | None = None
+    ) -> None:
+        """Check that the data identify the parameters: ``visit`` (N,) visit indices, ``groups``
+        (N,) group codes ``0..G-1``, ``labels`` the visits' labels; raise ``ValueError``."""
+
     def visit_index(self, pos: np.ndarray) -> np.ndarray:
         """Visit index ``(N,)`` of each row from its positions ``(N, d)``.
 

@@ -129,6 +129,7 @@ class Unstructured(_VisitStructure):
 
     name = "un"
     aliases = ("unstructured", "us")
+    constant_correlation = True
     example_params = (0.5, 0.3, 0.4, 0.2, 0.1, 0.45, 0.1, 0.2, 0.3, 0.5, 1.3, 0.8, 1.6, 0.9)
 
     def __init__(self, time: str, *, levels=None):
@@ -179,6 +180,29 @@ class Unstructured(_VisitStructure):
         C = L @ L.T
         return C[i, j]
 
+    def __repr__(self):
+        return f"Unstructured(time={self.time!r}{levels_repr(self.levels)})"
+
+    def check_design(self, visit, groups, labels=None):
+        """Every pair of visits must occur together in some subject (else its correlation
+        is not identified)."""
+        T = self.n_visits
+        M = np.zeros((groups.max() + 1, T))
+        M[groups, visit] = 1.0
+        together = M.T @ M
+        i, j = np.nonzero(together == 0)
+        if len(i):
+            lab = labels if labels is not None else [f"{v:g}" for v in self._levels]
+            a, b = max(i[0], j[0]), min(i[0], j[0])
+            raise ValueError(
+                f"{self!r}: visits {lab[b]!r} and {lab[a]!r} of column {self.time!r} occur "
+                f"together in no subject, so their correlation UN({a + 1},{b + 1}) is not "
+                f"identified; an unstructured covariance over {T} visits ({T * (T + 1) // 2} "
+                "parameters) needs at least one subject with both visits of every pair (in "
+                "practice several); use a structured covariance (Toeplitz, AnteDependence, AR1) "
+                "or merge visits"
+            )
+
     def reported(self, scale, params):
         """SAS's ``UN(i,j)`` (covariances, lower triangle by row, ``i >= j``) of ``sigma^2``
         and the natural parameters, as a function for :meth:`CovStruct.reported`."""
@@ -227,6 +251,7 @@ class Toeplitz(_VisitStructure):
 
     name = "toep"
     aliases = ("toeph",)
+    constant_correlation = True
     example_params = (0.5, 0.3, 0.1, 0.05, 1.3, 0.8, 1.6, 0.9)
 
     @classmethod
