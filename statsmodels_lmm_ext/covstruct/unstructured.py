@@ -190,7 +190,8 @@ class Unstructured(_VisitStructure):
         M = np.zeros((groups.max() + 1, T))
         M[groups, visit] = 1.0
         together = M.T @ M
-        i, j = np.nonzero(together == 0)
+        seen = M.any(axis=0)  # (a visit no row has is the formula's error, or an example's)
+        i, j = np.nonzero((together == 0) & seen[:, None] & seen[None, :])
         if len(i):
             lab = labels if labels is not None else [f"{v:g}" for v in self._levels]
             a, b = max(i[0], j[0]), min(i[0], j[0])

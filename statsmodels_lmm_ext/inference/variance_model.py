@@ -78,7 +78,11 @@ class VarianceModel:
             s2 = spec.k_lin
             phi = np.real(phi_of_theta(np.concatenate([[self.scale], self.rho])))
             self._reported = (s2, phi, theta_of_phi)
-            self.theta_names = list(self.theta_names[:s2]) + list(names)
+        #: names of the parameters inference works in (:meth:`cov_reported`): ``theta``'s,
+        #: with the residual part as SAS prints it if the structure says so
+        self.reported_names = list(self.theta_names)
+        if rep is not None:
+            self.reported_names = list(self.theta_names[:s2]) + list(rep[0])
 
     @property
     def theta(self) -> np.ndarray:
@@ -93,20 +97,32 @@ class VarianceModel:
         return self.spec.k_corr > 0
 
     @cached_property
-    def blocks(self) -> dict:
-        """Sums over groups of derivative blocks (see :meth:`Engine.derivative_blocks`), in
-        the structure's reported parameters if it has them (:meth:`CovStruct.reported`)."""
-        b = self.engine.derivative_blocks(self.G, self.vc, self.scale, self.rho, self.beta)
+    def _jacobian(self):
+        """``d theta / d phi`` (K, K) and its second derivatives (K, K, K), or None."""
         if self._reported is None:
-            return b
+            return None
         s2, phi, theta_of_phi = self._reported
         J, Hm = _jacobian_hessian(theta_of_phi, phi)
-        K = len(b["trV"])
+        K = s2 + len(phi)
         Jf = np.eye(K)
         Jf[s2:, s2:] = J
         Hf = np.zeros((K, K, K))
         Hf[s2:, s2:, s2:] = Hm
-        return reparameterise(b, Jf, Hf)
+        return Jf, Hf
+
+    @cached_property
+    def theta_blocks(self) -> dict:
+        """Sums over groups of derivative blocks in ``theta`` (see
+        :meth:`Engine.derivative_blocks`)."""
+        return self.engine.derivative_blocks(self.G, self.vc, self.scale, self.rho, self.beta)
+
+    @cached_property
+    def blocks(self) -> dict:
+        """The derivative blocks inference uses: :attr:`theta_blocks`, or those in the
+        structure's reported parameters if it has them (:meth:`CovStruct.reported`)."""
+        if self._jacobian is None:
+            return self.theta_blocks
+        return reparameterise(self.theta_blocks, *self._jacobian)
 
     @cached_property
     def Phi(self) -> np.ndarray:
@@ -116,13 +132,20 @@ class VarianceModel:
     def information(self, kind: str = "observed") -> np.ndarray:
         """Information matrix of ``theta`` (REML or ML, as the fit).
 
+        ``reported_information`` is the same in the parameters inference works in.
         ``expected``: ``I_kl = 1/2 tr(P V_k P V_l)`` (ML: ``P`` replaced by ``V^-1``);
         ``observed``: the Hessian of ``-l`` at the estimate, profiled over ``beta``:
         ``1/2 [tr(P V_kl) - tr(P V_k P V_l) + 2 y'P V_k P V_l P y - y'P V_kl P y]``.
         """
+        return self._information(self.theta_blocks, kind)
+
+    def reported_information(self, kind: str = "observed") -> np.ndarray:
+        """:meth:`information` in the parameters of :attr:`reported_names`."""
+        return self._information(self.blocks, kind)
+
+    def _information(self, b: dict, kind: str) -> np.ndarray:
         if kind not in INFORMATION:
             raise ValueError(f"information must be one of {INFORMATION}, not {kind!r}")
-        b = self.blocks
         Phi = self.Phi
         P = b["P"]
         xr = b["xr"]
@@ -148,6 +171,13 @@ class VarianceModel:
     def boundary_names(self) -> list[str]:
         return [n for n, b in zip(self.theta_names, self.boundary, strict=True) if b]
 
+    def cov_reported(self, kind: str = "observed") -> np.ndarray:
+        """``W = Cov(phi_hat)`` in the parameters inference works in (:attr:`reported_names`:
+        ``theta``, or with the residual structure's part as SAS prints it)."""
+        if self._jacobian is None:
+            return self.cov_theta(kind)
+        return self._inverse(self.reported_information(kind), kind)
+
     def cov_theta(self, kind: str = "observed") -> np.ndarray:
         """``W = Cov(theta_hat)``, the inverse information.
 
@@ -157,7 +187,9 @@ class VarianceModel:
         (:meth:`CovParams.estimated_basis`).  A singular information of the others
         falls back to the pseudo-inverse with a warning.
         """
-        info = self.information(kind)
+        return self._inverse(self.information(kind), kind)
+
+    def _inverse(self, info: np.ndarray, kind: str) -> np.ndarray:
         basis = self.spec.estimated_basis(self.G, self.vc, self.scale)
         if basis is not None:  # fit(free=...): the directions the estimate could move in
             return basis @ np.linalg.pinv(basis.T @ info @ basis) @ basis.T
