@@ -289,3 +289,18 @@ def test_category_order_defines_the_visits_and_rows_may_come_in_any_order():
     ref = _model(d, lmm.Unstructured(time="AVISIT")).fit()
     assert_allclose(res.llf, ref.llf, rtol=1e-10)
     assert res.model.position_labels == {"AVISIT": order}
+
+
+def test_summary_prints_the_r_matrix_by_visit():
+    """SAS's Estimated R Matrix for TOEP (tests/results/sas_fev_kr.csv: TOEP(2) = 35.9753,
+    Residual = 83.8804, printed to 3 decimals here)."""
+    res = sas_model("toep").fit(reml=True)
+    text = str(res.summary())
+    assert "R [VIS1]" in text and "R corr [VIS4]" in text
+    from statsmodels_lmm_ext.results_summary import residual_matrices
+
+    cov, corr = residual_matrices(res)
+    assert list(cov.columns) == ["VIS1", "VIS2", "VIS3", "VIS4"]
+    assert_allclose(cov.iloc[1, 0], 35.9753, rtol=2e-4)
+    assert_allclose(np.diag(cov), 83.8804, rtol=2e-4)
+    assert_allclose(np.diag(corr), 1.0)
