@@ -157,7 +157,7 @@ def test_against_sas(row):
     assert res.nobs == 537
     assert_allclose(-2 * res.llf, row["m2_res_loglik"], atol=0.05 + 1e-9)
     cs = model.cov_struct
-    names, phi_of_theta, theta_of_phi = cs.reported(res.scale, res.cov_struct_params.values)
+    names, phi_of_theta, theta_of_phi, _ = cs.reported(res.scale, res.cov_struct_params.values)
     theta = np.concatenate([[res.scale], res.cov_struct_params.values])
     ours = dict(zip(names, np.real(phi_of_theta(theta)), strict=True))
     parms = sas_parms(row["cov_parms"])

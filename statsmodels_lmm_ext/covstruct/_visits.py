@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from .base import Blocks
+from .base import Blocks, Reported
 
 __all__ = ["VisitMixin", "complex_step_jacobian", "gather", "hetero_reported"]
 
@@ -106,13 +106,24 @@ class VisitMixin:
             return ()
         return tuple(f"sd_ratio{v}" for v in range(2, self.n_visits + 1))
 
+    def _names(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """``(corr_names, param_names)``, cached per number of visits (the likelihood asks
+        for them at every evaluation)."""
+        key = None if self._levels is None else len(self._levels)
+        cache = self.__dict__.get("_names_cache")
+        if cache is None or cache[0] != key or key is None:
+            corr = tuple(self.corr_names)
+            cache = (key, corr, corr + self.ratio_names)
+            self.__dict__["_names_cache"] = cache
+        return cache[1], cache[2]
+
     @property
     def param_names(self) -> tuple[str, ...]:
-        return tuple(self.corr_names) + self.ratio_names
+        return self._names()[1]
 
     @property
     def k_corr(self) -> int:
-        return len(self.corr_names)
+        return len(self._names()[0])
 
     def ratio_bounds(self) -> list[tuple[float, float]]:
         return [(0.0, np.inf)] * len(self.ratio_names)
@@ -180,21 +191,21 @@ def gather(full: np.ndarray, visit: np.ndarray) -> np.ndarray:
 
 def complex_step_jacobian(f: Callable[[np.ndarray], np.ndarray], t: np.ndarray) -> np.ndarray:
     """Jacobian ``J[i, j] = d f_i / d t_j`` of an analytic map by the complex step (exact to
-    rounding: no subtraction).  ``f`` must use only analytic operations."""
+    rounding: no subtraction).  ``f`` must use only analytic operations and accept a batch
+    ``(k, n)`` of arguments (leading axes are batches)."""
     t = np.asarray(t, dtype=float)
+    k = len(t)
+    if k == 0:
+        return np.zeros((0, 0))
     h = 1e-30
-    cols = []
-    for j in range(len(t)):
-        tc = t.astype(complex)
-        tc[j] += 1j * h
-        cols.append(np.imag(f(tc)) / h)
-    return np.array(cols).T.reshape(-1, len(t)) if cols else np.zeros((0, 0))
+    tc = t[None, :] + 1j * h * np.eye(k)
+    return (np.imag(f(tc)) / h).reshape(k, -1).T
 
 
 def map_rows(f: Callable[[np.ndarray], np.ndarray], T: np.ndarray) -> np.ndarray:
-    """``f`` applied to each row of ``T`` (B, k)."""
+    """``f`` applied to the rows of ``T`` (B, k) at once (``f`` takes leading batch axes)."""
     T = np.atleast_2d(np.asarray(T, dtype=float))
-    return np.array([np.real(f(t)) for t in T]).reshape(T.shape[0], -1)
+    return np.real(f(T)).reshape(T.shape[0], -1)
 
 
 def chain_rows(f: Callable[[np.ndarray], np.ndarray], T: np.ndarray, G: np.ndarray):
@@ -208,15 +219,17 @@ def hetero_reported(cs, names, kc):
     """SAS's ``Var(1) .. Var(T)`` followed by the correlation parameters unchanged."""
 
     def phi_of_theta(theta):
-        s = np.concatenate([np.ones(1, dtype=theta.dtype), theta[1 + kc :]])
-        return np.concatenate([theta[0] * s * s, theta[1 : 1 + kc]])
+        one = np.ones(theta.shape[:-1] + (1,), dtype=theta.dtype)
+        s = np.concatenate([one, theta[..., 1 + kc :]], axis=-1)
+        return np.concatenate([theta[..., :1] * s * s, theta[..., 1 : 1 + kc]], axis=-1)
 
     def theta_of_phi(phi):
-        T = len(phi) - kc
-        var = phi[:T]
-        return np.concatenate([var[:1], phi[T:], np.sqrt(var[1:] / var[0])])
+        T = phi.shape[-1] - kc
+        var = phi[..., :T]
+        ratio = np.sqrt(var[..., 1:] / var[..., :1])
+        return np.concatenate([var[..., :1], phi[..., T:], ratio], axis=-1)
 
-    return names, phi_of_theta, theta_of_phi
+    return Reported(names, phi_of_theta, theta_of_phi)
 
 
 def levels_repr(levels: Sequence | None) -> str:

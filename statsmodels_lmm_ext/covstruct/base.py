@@ -24,7 +24,7 @@ from typing import Any, ClassVar, NamedTuple
 import numpy as np
 from scipy.special import expit, logit
 
-__all__ = ["Blocks", "CovStruct", "COV_STRUCTS", "make_cov_struct"]
+__all__ = ["Blocks", "CovStruct", "COV_STRUCTS", "Reported", "make_cov_struct"]
 
 #: the one registry of the available structures, by lower-case name (filled by
 #: :meth:`CovStruct.__init_subclass__` as the classes are defined)
@@ -51,6 +51,17 @@ class Blocks(NamedTuple):
     value: np.ndarray
     d1: np.ndarray | None = None
     d2: np.ndarray | None = None
+
+
+class Reported(NamedTuple):
+    """The covariance parameters ``phi`` a structure reports (SAS's), and the maps between
+    them and ``theta = (sigma^2, params)`` (analytic operations only, batch axes first)."""
+
+    names: list[str]
+    phi_of_theta: Any
+    theta_of_phi: Any
+    #: True if ``V`` is linear in ``phi`` (UN, TOEP, CS): no second-derivative term
+    linear: bool = False
 
 
 class CovStruct(ABC):
@@ -274,10 +285,10 @@ class CovStruct(ABC):
     def reported(self, scale: float, params: np.ndarray):
         """The covariance parameters as SAS prints them, if they differ from ours.
 
-        Returns None (inference works in ``(sigma^2, params)``), or ``(names, phi_of_theta,
-        theta_of_phi)``: SAS's names of the ``1 + k`` parameters ``phi`` and the two maps
-        between ``theta = (sigma^2, params)`` and ``phi``, written with analytic operations
-        only (the Jacobians are taken by the complex step).  Inference then works in ``phi``
+        Returns None (inference works in ``(sigma^2, params)``), or a :class:`Reported`:
+        SAS's names of the ``1 + k`` parameters ``phi`` and the two maps between
+        ``theta = (sigma^2, params)`` and ``phi``, written with analytic operations only (the
+        Jacobians are taken by the complex step).  Inference then works in ``phi``
         (e.g. ``UN(i,j)`` of the unstructured covariance, in which ``V`` is linear).
         """
         return None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._visits import VisitMixin, _example, hetero_reported
-from .base import Blocks, CovStruct, _offdiag
+from .base import Blocks, CovStruct, Reported, _offdiag
 
 __all__ = ["Independence", "CompoundSymmetry", "CompoundSymmetryH"]
 
@@ -85,10 +85,13 @@ class CompoundSymmetry(VisitMixin, CovStruct):
     def reported(self, scale, params):
         if not self.heterogeneous:
             # SAS's CS (common covariance) and Residual, in which V is linear
-            return (
+            return Reported(
                 ["CS", "Residual"],
-                lambda th: np.stack([th[0] * th[1], th[0] * (1 - th[1])]),
-                lambda ph: np.stack([ph[0] + ph[1], ph[0] / (ph[0] + ph[1])]),
+                lambda th: np.stack([th[..., 0] * th[..., 1], th[..., 0] * (1 - th[..., 1])], -1),
+                lambda ph: np.stack(
+                    [ph[..., 0] + ph[..., 1], ph[..., 0] / (ph[..., 0] + ph[..., 1])], -1
+                ),
+                linear=True,
             )
         names = [f"Var({v + 1})" for v in range(self.n_visits)] + ["CSH"]
         return hetero_reported(self, names, 1)

@@ -20,7 +20,7 @@ from ._visits import (
     levels_repr,
     map_rows,
 )
-from .base import Blocks, CovStruct
+from .base import Blocks, CovStruct, Reported
 
 __all__ = ["Unstructured", "Toeplitz", "AnteDependence"]
 
@@ -174,11 +174,12 @@ class Unstructured(_VisitStructure):
     def _opt_to_corr(self, t):
         T = self.n_visits
         i, j = np.tril_indices(T, -1)
-        U = np.eye(T, dtype=np.result_type(t, float))
-        U[i, j] = t
-        L = U / np.sqrt(np.sum(U * U, axis=1))[:, None]
-        C = L @ L.T
-        return C[i, j]
+        t = np.asarray(t)
+        U = np.broadcast_to(np.eye(T), t.shape[:-1] + (T, T)).astype(np.result_type(t, float))
+        U[..., i, j] = t
+        L = U / np.sqrt(np.sum(U * U, axis=-1))[..., None]
+        C = L @ np.swapaxes(L, -1, -2)
+        return C[..., i, j]
 
     def __repr__(self):
         return f"Unstructured(time={self.time!r}{levels_repr(self.levels)})"
@@ -215,25 +216,29 @@ class Unstructured(_VisitStructure):
 
 
 def _un_reported(cs: Unstructured, scale, params):
-    T = cs.n_visits
+    T, kc = cs.n_visits, cs.k_corr
     i, j = np.tril_indices(T)
+    ii, jj = np.tril_indices(T, -1)
     names = [f"UN({a + 1},{b + 1})" for a, b in zip(i, j, strict=True)]
 
     def phi_of_theta(theta):
-        s = np.concatenate([np.ones(1, dtype=theta.dtype), theta[1 + cs.k_corr :]])
-        C, _, _ = cs._full(theta[1 : 1 + cs.k_corr], 0)
-        return (theta[0] * s[:, None] * s[None, :] * C)[i, j]
+        one = np.ones(theta.shape[:-1] + (1,), dtype=theta.dtype)
+        s = np.concatenate([one, theta[..., 1 + kc :]], axis=-1)
+        C = np.broadcast_to(np.eye(T), theta.shape[:-1] + (T, T)).astype(theta.dtype)
+        C[..., ii, jj] = theta[..., 1 : 1 + kc]
+        C[..., jj, ii] = theta[..., 1 : 1 + kc]
+        S = theta[..., :1, None] * s[..., :, None] * s[..., None, :] * C
+        return S[..., i, j]
 
     def theta_of_phi(phi):
-        S = np.zeros((T, T), dtype=phi.dtype)
-        S[i, j] = phi
-        S = S + S.T - np.diag(np.diag(S))
-        d = np.sqrt(np.diag(S))
-        C = S / d[:, None] / d[None, :]
-        ii, jj = np.tril_indices(T, -1)
-        return np.concatenate([d[:1] ** 2, C[ii, jj], d[1:] / d[0]])
+        S = np.zeros(phi.shape[:-1] + (T, T), dtype=phi.dtype)
+        S[..., i, j] = phi
+        S[..., j, i] = phi
+        d = np.sqrt(S[..., np.arange(T), np.arange(T)])
+        C = S / d[..., :, None] / d[..., None, :]
+        return np.concatenate([d[..., :1] ** 2, C[..., ii, jj], d[..., 1:] / d[..., :1]], -1)
 
-    return names, phi_of_theta, theta_of_phi
+    return Reported(names, phi_of_theta, theta_of_phi, linear=True)
 
 
 class Toeplitz(_VisitStructure):
@@ -293,17 +298,22 @@ class Toeplitz(_VisitStructure):
 
 
 def _pacf_to_acf(p):
-    """Autocorrelations ``r_1 .. r_m`` of partial autocorrelations (Durbin-Levinson)."""
-    m = len(p)
-    r = [np.ones(1, dtype=p.dtype)[0]]
-    phi = np.zeros(0, dtype=p.dtype)
+    """Autocorrelations ``r_1 .. r_m`` of partial autocorrelations ``p`` (..., m)
+    (Durbin-Levinson; leading axes are batches)."""
+    p = np.asarray(p)
+    m = p.shape[-1]
+    r = [np.ones(p.shape[:-1], dtype=p.dtype)]
+    phi = np.zeros(p.shape[:-1] + (0,), dtype=p.dtype)
     v = r[0]
     for k in range(m):
-        rk = sum(phi[j] * r[k - j] for j in range(k)) + p[k] * v
+        pk = p[..., k]
+        rk = pk * v
+        for j in range(k):
+            rk = rk + phi[..., j] * r[k - j]
         r.append(rk)
-        phi = np.concatenate([phi - p[k] * phi[::-1], p[k : k + 1]])
-        v = v * (1 - p[k] * p[k])
-    return np.array(r[1:], dtype=p.dtype)
+        phi = np.concatenate([phi - pk[..., None] * phi[..., ::-1], pk[..., None]], axis=-1)
+        v = v * (1 - pk * pk)
+    return np.stack(r[1:], axis=-1) if m else np.zeros(p.shape, dtype=p.dtype)
 
 
 def _acf_to_pacf(r):
@@ -327,12 +337,12 @@ def _toep_reported(cs: Toeplitz, scale, params):
         names = [f"TOEP({d + 1})" for d in range(1, T)] + ["Residual"]
 
         def phi_of_theta(theta):
-            return np.concatenate([theta[0] * theta[1:], theta[:1]])
+            return np.concatenate([theta[..., :1] * theta[..., 1:], theta[..., :1]], -1)
 
         def theta_of_phi(phi):
-            return np.concatenate([phi[-1:], phi[:-1] / phi[-1]])
+            return np.concatenate([phi[..., -1:], phi[..., :-1] / phi[..., -1:]], -1)
 
-        return names, phi_of_theta, theta_of_phi
+        return Reported(names, phi_of_theta, theta_of_phi, linear=True)
     return hetero_reported(
         cs, [f"Var({v + 1})" for v in range(T)] + [f"TOEPH({d})" for d in range(1, T)], kc
     )

@@ -74,10 +74,9 @@ class VarianceModel:
         rep = spec.cov_struct.reported(self.scale, self.rho)
         if rep is not None:
             # inference in SAS's parameters phi of the residual part (e.g. UN(i,j))
-            names, phi_of_theta, theta_of_phi = rep
             s2 = spec.k_lin
-            phi = np.real(phi_of_theta(np.concatenate([[self.scale], self.rho])))
-            self._reported = (s2, phi, theta_of_phi)
+            phi = np.real(rep.phi_of_theta(np.concatenate([[self.scale], self.rho])))
+            self._reported = (s2, phi, rep)
         #: names of the parameters inference works in (:meth:`cov_reported`): ``theta``'s,
         #: with the residual part as SAS prints it if the structure says so
         self.reported_names = list(self.theta_names)
@@ -101,13 +100,15 @@ class VarianceModel:
         """``d theta / d phi`` (K, K) and its second derivatives (K, K, K), or None."""
         if self._reported is None:
             return None
-        s2, phi, theta_of_phi = self._reported
-        J, Hm = _jacobian_hessian(theta_of_phi, phi)
+        s2, phi, rep = self._reported
+        J, Hm = _jacobian_hessian(rep.theta_of_phi, phi, rep.linear)
         K = s2 + len(phi)
         Jf = np.eye(K)
         Jf[s2:, s2:] = J
-        Hf = np.zeros((K, K, K))
-        Hf[s2:, s2:, s2:] = Hm
+        Hf = None
+        if Hm is not None:
+            Hf = np.zeros((K, K, K))
+            Hf[s2:, s2:, s2:] = Hm
         return Jf, Hf
 
     @cached_property
@@ -211,12 +212,15 @@ class VarianceModel:
         return np.linalg.pinv(info)
 
 
-def _jacobian_hessian(f, x: np.ndarray):
+def _jacobian_hessian(f, x: np.ndarray, linear: bool):
     """Jacobian ``J[m, a] = d f_m / d x_a`` (complex step) and ``H[m, a, b]`` (central
-    differences of complex-step Jacobians)."""
+    differences of complex-step Jacobians; None if ``V`` is linear in ``x``, where the
+    second-derivative blocks in ``x`` vanish whatever ``H`` is)."""
     from ..covstruct._visits import complex_step_jacobian  # noqa: PLC0415 (covstruct helper)
 
     J = complex_step_jacobian(f, x)
+    if linear:
+        return J, None
     k = len(x)
     H = np.zeros((J.shape[0], k, k))
     for b in range(k):
@@ -228,22 +232,33 @@ def _jacobian_hessian(f, x: np.ndarray):
     return J, H
 
 
-def reparameterise(b: dict, J: np.ndarray, H: np.ndarray) -> dict:
+def reparameterise(b: dict, J: np.ndarray, H: np.ndarray | None) -> dict:
     """Derivative blocks in new parameters ``phi`` from those in ``theta = g(phi)``.
 
     ``dV/dphi_a = sum_m J_ma V_m`` and ``d2V/dphi_a dphi_b = sum_mn J_ma J_nb V_mn +
     sum_m H_mab V_m``; every block is linear or bilinear in these, and the second-derivative
-    blocks gain ``H`` times the first-derivative ones (``R`` uses ``-P``).
+    blocks gain ``H`` times the first-derivative ones (``R`` uses ``-P``).  ``H=None`` means
+    ``V`` is linear in ``phi``: the second-derivative blocks are zero.
     """
     out = dict(b)
     for name in ("trV", "rVr"):
         out[name] = J.T @ b[name]
     out["xr"] = J.T @ b["xr"]
-    out["P"] = np.einsum("ma,mij->aij", J, b["P"])
+    out["P"] = np.tensordot(J, b["P"], axes=(0, 0))
     for name in ("trVV", "rVVVr"):
         out[name] = J.T @ b[name] @ J
-    out["Q"] = np.einsum("ma,nb,mnij->abij", J, J, b["Q"])
-    out["R"] = np.einsum("ma,nb,mnij->abij", J, J, b["R"]) - np.einsum("mab,mij->abij", H, b["P"])
-    out["trV2"] = J.T @ b["trV2"] @ J + np.einsum("mab,m->ab", H, b["trV"])
-    out["rV2r"] = J.T @ b["rV2r"] @ J + np.einsum("mab,m->ab", H, b["rVr"])
+    out["Q"] = _both(J, b["Q"])
+    if H is None:
+        for name in ("R", "trV2", "rV2r"):
+            out[name] = np.zeros_like(b[name])
+        return out
+    out["R"] = _both(J, b["R"]) - np.tensordot(H, b["P"], axes=(0, 0))
+    out["trV2"] = J.T @ b["trV2"] @ J + np.tensordot(H, b["trV"], axes=(0, 0))
+    out["rV2r"] = J.T @ b["rV2r"] @ J + np.tensordot(H, b["rVr"], axes=(0, 0))
     return out
+
+
+def _both(J: np.ndarray, A: np.ndarray) -> np.ndarray:
+    """``sum_mn J_ma J_nb A[m, n]`` for ``A`` (K, K, ...), in two contractions."""
+    tmp = np.tensordot(J, A, axes=(0, 0))  # (a, n, ...)
+    return np.moveaxis(np.tensordot(J, tmp, axes=(0, 1)), 0, 1)  # (a, b, ...)
