@@ -56,7 +56,7 @@ for (m in methods) {
   }
   out[[m]] <- c(median = median(times), df = df, loglik = ll)
 }
-for (m in names(out)) cat(m, out[[m]], "\n")
+for (m in names(out)) cat(m, sprintf("%.12g", out[[m]]), "\n")
 """
 
 
@@ -129,7 +129,8 @@ def run_r(d: pd.DataFrame, reps: int, methods: list[str], test: bool) -> dict:
     for line in out.stdout.strip().splitlines():
         parts = line.split()
         name = " ".join(parts[:-3])
-        res[name] = dict(zip(("seconds", "df", "loglik"), map(float, parts[-3:]), strict=True))
+        vals = [float("nan") if v == "NA" else float(v) for v in parts[-3:]]
+        res[name] = dict(zip(("seconds", "df", "loglik"), vals, strict=True))
     return res
 
 

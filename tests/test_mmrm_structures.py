@@ -304,3 +304,17 @@ def test_summary_prints_the_r_matrix_by_visit():
     assert_allclose(cov.iloc[1, 0], 35.9753, rtol=2e-4)
     assert_allclose(np.diag(cov), 83.8804, rtol=2e-4)
     assert_allclose(np.diag(corr), 1.0)
+
+
+GLS = json.loads((RESULTS / "mmrm_structures.json").read_text())["gls"]
+
+
+@pytest.mark.parametrize("key", sorted(GLS))
+def test_against_nlme_gls(key):
+    """nlme gls (corSymm/corARMA/corCompSymm/corAR1 with varIdent), the second source."""
+    data, struct = key.split("/")
+    res = mmrm_fit(data, struct)
+    ref = GLS[key]
+    assert_allclose(res.llf, ref["loglik"], rtol=1e-7)
+    assert_allclose(res.fe_params.values, list(ref["coef"].values()), rtol=1e-5, atol=1e-5)
+    assert_allclose(res.bse_fe.values, list(ref["se"].values()), rtol=1e-4)

@@ -28,7 +28,8 @@ tight_fit <- function(f, d, method) {
 }
 structs <- c("us", "toep", "toeph", "ad", "adh", "cs", "csh", "ar1", "ar1h")
 out <- list(versions = list(R = R.version.string, mmrm = as.character(packageVersion("mmrm")),
-                            nlme = as.character(packageVersion("nlme"))), fits = list())
+                            nlme = as.character(packageVersion("nlme"))), fits = list(),
+            gls = list())
 for (dn in names(datasets)) {
   d <- datasets[[dn]]
   for (st in structs) {
@@ -52,7 +53,25 @@ for (dn in names(datasets)) {
         converged = component(fit, "convergence") == 0)
     }
   }
-  write.csv(d, file.path(here, sprintf("mmrm_%s.csv", dn)), row.names = FALSE)
+  # nlme gls as a second source where it has the structure (REML, visits as integer codes)
+  d$VIS <- as.integer(factor(d$AVISIT))
+  glsf <- FEV1 ~ ARMCD * AVISIT + RACE
+  vi <- varIdent(form = ~ 1 | AVISIT)
+  ctl <- glsControl(tolerance = 1e-10, msMaxIter = 500, maxIter = 500)
+  gfits <- list(
+    us = gls(glsf, d, correlation = corSymm(form = ~ VIS | USUBJID), weights = vi,
+             control = ctl),
+    toep = gls(glsf, d, correlation = corARMA(form = ~ VIS | USUBJID, p = 3), control = ctl),
+    csh = gls(glsf, d, correlation = corCompSymm(form = ~ VIS | USUBJID), weights = vi,
+              control = ctl),
+    ar1h = gls(glsf, d, correlation = corAR1(form = ~ VIS | USUBJID), weights = vi,
+               control = ctl))
+  for (st in names(gfits)) {
+    g <- gfits[[st]]
+    out$gls[[paste(dn, st, sep = "/")]] <- list(loglik = as.numeric(logLik(g)),
+      coef = as.list(coef(g)), se = as.list(sqrt(diag(vcov(g)))))
+  }
+  write.csv(d[, setdiff(names(d), "VIS")], file.path(here, sprintf("mmrm_%s.csv", dn)), row.names = FALSE)
 }
 writeLines(toJSON(out, auto_unbox = TRUE, digits = NA, pretty = TRUE),
            file.path(here, "mmrm_structures.json"))
