@@ -311,10 +311,15 @@ GLS = json.loads((RESULTS / "mmrm_structures.json").read_text())["gls"]
 
 @pytest.mark.parametrize("key", sorted(GLS))
 def test_against_nlme_gls(key):
-    """nlme gls (corSymm/corARMA/corCompSymm/corAR1 with varIdent), the second source."""
+    """nlme gls (corSymm/corARMA/corCompSymm/corAR1 with varIdent), the second source.
+
+    gls stops a little short (its log-likelihood is up to 6e-8 below ours, which equals
+    mmrm's tightly converged one), so coefficients agree to 5e-5 absolute (5e-5 of an SE
+    here, SEs ~1) rather than 1e-5."""
     data, struct = key.split("/")
     res = mmrm_fit(data, struct)
     ref = GLS[key]
     assert_allclose(res.llf, ref["loglik"], rtol=1e-7)
-    assert_allclose(res.fe_params.values, list(ref["coef"].values()), rtol=1e-5, atol=1e-5)
+    assert res.llf >= ref["loglik"] - 1e-9
+    assert_allclose(res.fe_params.values, list(ref["coef"].values()), rtol=1e-5, atol=5e-5)
     assert_allclose(res.bse_fe.values, list(ref["se"].values()), rtol=1e-4)
