@@ -323,3 +323,40 @@ def test_against_nlme_gls(key):
     assert res.llf >= ref["loglik"] - 1e-9
     assert_allclose(res.fe_params.values, list(ref["coef"].values()), rtol=1e-5, atol=5e-5)
     assert_allclose(res.bse_fe.values, list(ref["se"].values()), rtol=1e-4)
+
+
+# ------------------------------------------------------------ every feature, each structure
+@pytest.mark.parametrize(
+    "make,re_formula",
+    [
+        (MAKE["us"], "0"),
+        (MAKE["toeph"], "0"),
+        (MAKE["adh"], "1"),
+        (MAKE["ar1h"], "1"),
+        (MAKE["csh"], "0"),
+    ],
+    ids=["us", "toeph", "adh+ri", "ar1h+ri", "csh"],
+)
+def test_features_work_with_the_structures(make, re_formula):
+    d = mmrm_data("fev_holes")
+
+    def model(formula):
+        return lmm.mixedlm(formula, d, groups="USUBJID", re_formula=re_formula, cov_struct=make())
+
+    large = model("FEV1 ~ ARMCD * AVISIT + RACE")
+    reml, ml = large.fit(reml=True), large.fit(reml=False)
+    assert reml.converged and ml.converged
+    assert str(reml.summary())
+    aov = reml.anova(ddf="kenward-roger")
+    assert np.all(np.isfinite(aov["den_df"]))
+    sat = reml.anova(ddf="satterthwaite")
+    assert np.all(np.isfinite(sat["den_df"]))
+    pairs = lmm.emmeans(reml, "ARMCD").pairs()
+    assert np.isfinite(pairs.df).all()
+    small = model("FEV1 ~ AVISIT + RACE").fit(reml=False)
+    lr = lmm.lrt(ml, small)
+    assert lr.df == 4
+    ys = np.asarray(reml.simulate(2, seed=1))
+    assert ys.shape == (reml.nobs, 2)
+    pb = lmm.pb_lrt(ml, small, nsim=4, seed=1)
+    assert len(pb.failures) < 4
