@@ -8,7 +8,9 @@ Cases (simulated with a fixed seed, ``y ~ visit * trt``, unstructured residual c
 * ``un8_fit``: 5,000 subjects x 8 visits, 10% of rows dropped at random (36,000 rows); the
   REML fit from the DataFrame (R mmrm: ``mmrm(...)``, Satterthwaite, the default).
 
-The median of ``--reps`` repeats is reported; R is run through ``Rscript`` on the same CSV.
+The median of ``--reps`` repeats is reported (with the stages: construct, fit, test); R is
+run through ``Rscript`` on the same CSV.  The 1-minute load average is recorded: on the shared
+2-core machine other processes inflate the timings.
 Writes ``benchmarks/results/bench_mmrm.json``.
 
     python benchmarks/bench_mmrm.py [--reps 3] [--skip-r]
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -90,8 +93,9 @@ def simulate(n_subj: int, n_visits: int, *, dropout: str, seed: int) -> pd.DataF
     )
 
 
-def ours(d: pd.DataFrame, test: bool) -> tuple[float, float, float]:
-    """Seconds from the DataFrame to the fit (and the KR df), the df, the llf."""
+def ours(d: pd.DataFrame, test: bool) -> tuple[float, float, float, dict]:
+    """Seconds from the DataFrame to the fit (and the KR df), the df, the llf, and the
+    stages' seconds (construct, fit, test)."""
     t0 = time.perf_counter()
     d = d.copy()
     d["trt"] = pd.Categorical(d["trt"], categories=["placebo", "active"])
@@ -102,7 +106,9 @@ def ours(d: pd.DataFrame, test: bool) -> tuple[float, float, float]:
         re_formula="0",
         cov_struct=lmm.Unstructured(time="visit"),
     )
+    t1 = time.perf_counter()
     res = m.fit(reml=True)
+    t2 = time.perf_counter()
     df = np.nan
     if test:
         names = list(res.fe_params.index)
@@ -111,7 +117,9 @@ def ours(d: pd.DataFrame, test: bool) -> tuple[float, float, float]:
         L[0, names.index("trt[T.active]")] = 1.0
         L[0, names.index(f"visit[T.{last}]:trt[T.active]")] = 1.0
         df = float(res.t_test(L, ddf="kenward-roger").df_denom[0])
-    return time.perf_counter() - t0, df, float(res.llf)
+    t3 = time.perf_counter()
+    stages = {"construct": t1 - t0, "fit": t2 - t1, "test": t3 - t2}
+    return t3 - t0, df, float(res.llf), stages
 
 
 def run_r(d: pd.DataFrame, reps: int, methods: list[str], test: bool) -> dict:
@@ -151,7 +159,11 @@ def main(argv=None) -> int:
         entry = {
             "rows": len(d),
             "subjects": int(d["subject"].nunique()),
+            "load_average_1min": os.getloadavg()[0],
             "ours_seconds": float(np.median([r[0] for r in runs])),
+            "ours_stage_seconds": {
+                k: float(np.median([r[3][k] for r in runs])) for k in runs[0][3]
+            },
             "ours_kr_df": runs[0][1],
             "ours_loglik": runs[0][2],
         }
