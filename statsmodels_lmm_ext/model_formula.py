@@ -107,6 +107,17 @@ def _groups(data: pd.DataFrame, groups):
     return groups, None
 
 
+def _visit_column_ok(cov_struct, col: pd.Series) -> bool:
+    """A non-numeric time column is allowed for structures on visit levels; AR(1) (whose
+    positions are lags) takes a categorical one (its codes), not strings, unless
+    heterogeneous."""
+    if not hasattr(type(cov_struct), "n_visits"):
+        return False
+    return isinstance(col.dtype, pd.CategoricalDtype) or getattr(
+        cov_struct, "string_visits", True
+    )
+
+
 def _visit_codes(data: pd.DataFrame, column: str):
     """Levels and codes of a categorical (category order) or string (sorted) visit column;
     a category that no row has is an error."""
@@ -153,7 +164,7 @@ def prepare(formula, data, re_formula, vc_formula, subset, missing, kwargs, name
     labels = {}
     for c in pos_cols:
         if not pd.api.types.is_numeric_dtype(data[c]):
-            if not hasattr(type(cov_struct), "n_visits"):
+            if not _visit_column_ok(cov_struct, data[c]):
                 raise ValueError(
                     f"position column {c!r} for {type(cov_struct).__name__} must be numeric; "
                     f"it has dtype {data[c].dtype}"

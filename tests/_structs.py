@@ -21,4 +21,4 @@ def structure_from_spec(spec: dict | None) -> lmm.CovStruct:
         "coords": spec.get("coords") or [spec.get("time")],
         "nugget": bool(spec.get("nugget")),
     }
-    return cls(**{k: values[k] for k in inspect.signature(cls).parameters})
+    return cls(**{k: values[k] for k in inspect.signature(cls).parameters if k in values})

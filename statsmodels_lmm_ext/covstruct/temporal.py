@@ -89,6 +89,11 @@ class AR1(VisitMixin, _TimeStructure):
     def example(cls):
         return cls(time="visit")
 
+    @property
+    def string_visits(self) -> bool:
+        """Homogeneous AR(1) takes a categorical time column (its codes), not strings."""
+        return self.heterogeneous
+
     def geometry(self, pos, visit):
         lag = super().geometry(pos, visit)
         return (lag, np.asarray(visit)) if self.heterogeneous else lag
