@@ -113,9 +113,7 @@ def _visit_column_ok(cov_struct, col: pd.Series) -> bool:
     heterogeneous."""
     if not hasattr(type(cov_struct), "n_visits"):
         return False
-    return isinstance(col.dtype, pd.CategoricalDtype) or getattr(
-        cov_struct, "string_visits", True
-    )
+    return isinstance(col.dtype, pd.CategoricalDtype) or getattr(cov_struct, "string_visits", True)
 
 
 def _visit_codes(data: pd.DataFrame, column: str):
