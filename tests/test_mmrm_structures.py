@@ -387,3 +387,17 @@ def test_pattern_gradient_matches_finite_differences(struct, re_formula, reml):
     num = [(dev(x + h * e) - dev(x - h * e)) / (2 * h) for e in np.eye(len(x))]
     # central differences of a deviance ~3000 with h = 1e-6: rounding ~1e-6 relative
     assert_allclose(g, num, rtol=1e-5, atol=1e-5 * np.max(np.abs(num)))
+
+
+ML = json.loads((RESULTS / "mmrm_structures.json").read_text())["ml"]
+
+
+@pytest.mark.parametrize("key", sorted(ML))
+def test_ml_against_mmrm(key):
+    """ML fits (mmrm ``reml = FALSE``): log-likelihood, coefficients and SEs."""
+    data, struct = key.split("/")
+    res = mmrm_fit(data, struct, reml=False)
+    ref = ML[key]
+    assert_allclose(res.llf, ref["loglik"], rtol=1e-6)
+    assert_allclose(res.fe_params.values, list(ref["coef"].values()), rtol=1e-5, atol=1e-6)
+    assert_allclose(res.bse_fe.values, list(ref["se"].values()), rtol=1e-4)
