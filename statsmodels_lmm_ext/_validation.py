@@ -162,7 +162,13 @@ def check_duplicate_positions(model) -> None:
     g = g.item() if isinstance(g, np.generic) else g
     v = ks[dup[0], 1 : 1 + d]
     names = model.position_names or ["time"]
-    where = ", ".join(f"{n}={x:g}" for n, x in zip(names, v, strict=False))
+    all_labels = getattr(model, "position_labels", {}) or {}
+
+    def shown(n, x):
+        labels = all_labels.get(n)
+        return repr(labels[int(x)]) if labels is not None else f"{x:g}"
+
+    where = ", ".join(f"{n}={shown(n, x)}" for n, x in zip(names, v, strict=False))
     if cs.unique_positions:
         raise ValueError(
             f"group {g!r} has two rows at the same position {where}; "

@@ -106,9 +106,16 @@ class MixedLM(sm_mlm.MixedLM):
         **kwargs,
     ):
         for k in kwargs:
-            if k not in ("missing_idx", "formula", "model_spec", "position_names"):
+            if k not in (
+                "missing_idx",
+                "formula",
+                "model_spec",
+                "position_names",
+                "position_labels",
+            ):
                 raise ValueError(f"argument {k} not permitted for MixedLM initialization")
         position_names = kwargs.pop("position_names", None)
+        self.position_labels = dict(kwargs.pop("position_labels", None) or {})
         self.cov_struct = check_cov_struct(cov_struct)
         check_unbound(self.cov_struct)
         if missing not in MISSING:
@@ -151,7 +158,9 @@ class MixedLM(sm_mlm.MixedLM):
         LikelihoodModel.__init__(
             self, endog, exog, groups=groups, exog_re=exog_re, missing=missing, **kwargs
         )
-        self._init_keys.extend(["use_sqrt", "exog_vc", "cov_struct", "positions", "engine"])
+        self._init_keys.extend(
+            ["use_sqrt", "exog_vc", "cov_struct", "positions", "engine", "position_labels"]
+        )
         self.k_fe = self.exog.shape[1]
         self._set_random_effects(exog_re)
         check_finite(self)
@@ -163,6 +172,10 @@ class MixedLM(sm_mlm.MixedLM):
         self.n_totobs = self.nobs
         if self.exog_names is None:
             self.exog_names = [f"FE{k + 1:d}" for k in range(self.k_fe)]
+        self._check_data()
+
+    def _check_data(self) -> None:
+        """Rank, response, positions and design checks (after the arrays are set)."""
         # one pivoted QR of X serves the rank check and the engine's conditioning
         self._qr = (self.exog, pivoted_qr(self.exog))
         check_rank(self.exog, self.exog_names, self._qr[1])
@@ -170,6 +183,11 @@ class MixedLM(sm_mlm.MixedLM):
         check_response(cond, self.endog, self.endog_names)
         self.cov_struct.check_positions(self.positions, self.position_names)
         check_duplicate_positions(self)
+        self.cov_struct.check_design(
+            self.cov_struct.visit_index(self.positions),
+            self._group_codes,
+            next(iter(self.position_labels.values()), None),
+        )
 
     def _get_init_kwds(self) -> dict:
         """Keywords that rebuild this model (statsmodels' cloning protocol); ``engine`` is the

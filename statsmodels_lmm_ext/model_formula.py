@@ -118,6 +118,31 @@ def _groups(data: pd.DataFrame, groups):
     return groups, None
 
 
+def _visit_column_ok(cov_struct, col: pd.Series) -> bool:
+    """A non-numeric time column is allowed for structures on visit levels; AR(1) (whose
+    positions are lags) takes a categorical one (its codes), not strings, unless
+    heterogeneous."""
+    if not hasattr(type(cov_struct), "n_visits"):
+        return False
+    return isinstance(col.dtype, pd.CategoricalDtype) or getattr(cov_struct, "string_visits", True)
+
+
+def _visit_codes(data: pd.DataFrame, column: str):
+    """Levels and codes of a categorical (category order) or string (sorted) visit column;
+    a category that no row has is an error."""
+    col = data[column]
+    cat = col if isinstance(col.dtype, pd.CategoricalDtype) else col.astype("category")
+    levels = list(cat.cat.categories)
+    codes = cat.cat.codes.to_numpy()
+    unused = [lev for i, lev in enumerate(levels) if not np.any(codes == i)]
+    if unused:
+        raise ValueError(
+            f"visit column {column!r}: level(s) {unused} occur in no row (no subject has that "
+            "visit); remove them (e.g. cat.remove_unused_categories())"
+        )
+    return levels, codes.astype(float)
+
+
 def prepare(formula, data, re_formula, vc_formula, subset, missing, kwargs, namespace):
     """Check names, handle missing values and take positions; returns :class:`FormulaInputs`.
 
@@ -150,7 +175,20 @@ def prepare(formula, data, re_formula, vc_formula, subset, missing, kwargs, name
     data, groups = _handle_missing(data, groups, used, missing, group_name)
     if not data.index.is_unique:
         data = data.reset_index(drop=True)
-    kwargs["cov_struct"], kwargs["positions"] = bind_positions(cov_struct, data, groups)
+    inner = getattr(cov_struct, "inner", cov_struct)  # a composite's own columns are its own
+    labels = {}
+    for c in inner.position_columns:
+        if not pd.api.types.is_numeric_dtype(data[c]):
+            if not _visit_column_ok(inner, data[c]):
+                raise ValueError(
+                    f"position column {c!r} for {type(inner).__name__} must be numeric; "
+                    f"it has dtype {data[c].dtype}"
+                )
+            labels[c] = _visit_codes(data, c)
+    # visit labels become their codes for the structure only (the formula keeps the labels)
+    coded = data.assign(**{c: v[1] for c, v in labels.items()}) if labels else data
+    kwargs["cov_struct"], kwargs["positions"] = bind_positions(cov_struct, coded, groups)
+    kwargs["position_labels"] = {c: list(v[0]) for c, v in labels.items()}
     kwargs["position_names"] = pos_cols
     kwargs["eval_env"] = namespace_for(names, data.columns, namespace)
     no_re = isinstance(re_formula, str) and re_formula.replace(" ", "") in _NO_RE

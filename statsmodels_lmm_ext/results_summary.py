@@ -19,7 +19,7 @@ from statsmodels.iolib import summary2
 from .inference import check_ddf, contrasts
 from .params import bounded_interval
 
-__all__ = ["INTERVAL_NOTE", "summary"]
+__all__ = ["INTERVAL_NOTE", "residual_matrices", "summary"]
 
 INTERVAL_NOTE = (
     "Intervals of covariance parameters: Wald intervals on the log scale for variances (and "
@@ -137,6 +137,25 @@ def _level_variances(vm, spec, alpha: float) -> pd.DataFrame:
                         index=names)  # fmt: skip
 
 
+def residual_matrices(res) -> tuple[pd.DataFrame, pd.DataFrame] | None:
+    """The estimated residual covariance ``sigma^2 S C S`` over all visits and its
+    correlation (SAS's "Estimated R Matrix" and "R Correlation"), labelled by visit; None for
+    a structure without visits."""
+    cs = res.model.cov_struct
+    if getattr(cs, "time", None) is None or getattr(cs, "_levels", None) is None:
+        return None
+    levels = np.asarray(cs._levels, float)
+    T = len(levels)
+    geom = cs.geometry(levels[None, :, None], np.arange(T)[None])
+    R = res.scale * cs.residual(np.asarray(res._rho, float), geom).value[0]
+    labels = res.model.position_labels.get(cs.time)
+    names = [str(v) for v in labels] if labels is not None else [f"{v:g}" for v in levels]
+    sd = np.sqrt(np.diag(R))
+    cov = pd.DataFrame(R, index=names, columns=names)
+    corr = pd.DataFrame(R / np.outer(sd, sd), index=names, columns=names)
+    return cov, corr
+
+
 def summary(res, yname=None, xname_fe=None, xname_re=None, title=None, alpha=0.05, *,
             ddf=None, information=None):  # fmt: skip
     """The summary of ``res`` (see the module docstring)."""
@@ -163,5 +182,13 @@ def summary(res, yname=None, xname_fe=None, xname_re=None, title=None, alpha=0.0
     smry.add_title(title or "Mixed Linear Model Regression Results")
     smry.add_df(_fmt(pd.concat([fe, cov.iloc[:kl]])), align="r")
     smry.add_df(_fmt(cov.iloc[kl:]), align="r")
+    mats = residual_matrices(res)
+    if mats is not None:
+        # SAS's "Estimated R Matrix" and "Estimated R Correlation Matrix", rows by visit
+        cov, corr = mats
+        cov.index = [f"R [{v}]" for v in cov.index]
+        corr.index = [f"R corr [{v}]" for v in corr.index]
+        smry.add_df(_fmt(cov), align="r")
+        smry.add_df(corr.map(lambda x: f"{x:.4f}"), align="r")
     smry.add_text(INTERVAL_NOTE)
     return smry

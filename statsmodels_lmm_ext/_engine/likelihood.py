@@ -168,6 +168,9 @@ class LikelihoodMixin:
         for ch, st, (M, dR) in zip(self.chunks, stats, keep, strict=True):
             K = np.broadcast_to(ch.K, (B,) + ch.K.shape)
             D = np.concatenate([K, dR], axis=1) if self.k_corr else K  # (B, k, U, n, n)
+            if ch.pattern:
+                grad += _pattern_gradient(ch, st, M, D, beta, scale, Ainv)
+                continue
             MDM = M[:, None] @ D @ M[:, None]
             g = np.einsum("u,buts,bkust->bk", ch.weight, M, D)
             XX = ch.xx(MDM)  # (B, k, p, p)
@@ -188,3 +191,26 @@ class LikelihoodMixin:
                 "residual sum of squares is not positive"
             )
         return {k: (v[0].item() if v[0].ndim == 0 else v[0]) for k, v in out.items()}
+
+
+def _pattern_gradient(ch: Chunk, st: dict, M, D, beta, scale, Ainv) -> np.ndarray:
+    """The gradient terms of one chunk of visit patterns in ``k U n^2``, not ``k U n^2 p^2``.
+
+    Every term is linear in ``N_k = M D_k M``: ``r'N_k r / scale + tr(Ainv X'N_k X) =
+    sum <N_k, Q>`` with ``Q = (S_rr / scale + X Ainv X')`` per pattern (from the sufficient
+    statistics), and ``sum <M D_k M, Q> = sum <D_k, M Q M>`` (symmetric ``M``, ``Q``), so the
+    gradient is ``sum_u <D_k, w M - M Q M>``: one ``(U, n, n)`` matrix contracted with each
+    ``D_k``.
+    """
+    B = M.shape[0]
+    U, n = M.shape[1:3]
+    p = beta.shape[1]
+    bb = (beta[:, :, None] * beta[:, None, :]).reshape(B, p * p)
+    q = st["yy"] - 2.0 * np.einsum("bma,ba->bm", st["xy"], beta) + bb @ ch.Sxx_flat.T
+    q = q / scale[:, None]
+    if Ainv is not None:
+        q = q + np.swapaxes(Ainv, -1, -2).reshape(B, p * p) @ ch.Sxx_flat.T
+    Q = q.reshape(B, U, n, n)
+    Q = 0.5 * (Q + np.swapaxes(Q, -1, -2))
+    G = ch.weight[None, :, None, None] * M - M @ Q @ M
+    return np.einsum("buts,bkuts->bk", G, D)

@@ -14,7 +14,7 @@ docstring.
 """
 
 from .base import COV_STRUCTS, Blocks, CovStruct, make_cov_struct
-from .basic import CompoundSymmetry, Independence
+from .basic import CompoundSymmetry, CompoundSymmetryH, Independence
 from .composite import (
     FixedWeights,
     GroupSpecific,
@@ -25,7 +25,8 @@ from .composite import (
     VarPower,
 )
 from .spatial import Exponential, Gaussian
-from .temporal import AR1, Power
+from .temporal import AR1, AR1H, Power
+from .unstructured import AnteDependence, Toeplitz, Unstructured
 
 __all__ = [
     "Blocks",
@@ -43,6 +44,11 @@ __all__ = [
     "VarPower",
     "VarExp",
     "FixedWeights",
+    "CompoundSymmetryH",
+    "AR1H",
+    "Unstructured",
+    "Toeplitz",
+    "AnteDependence",
     "COV_STRUCTS",
     "make_cov_struct",
 ]

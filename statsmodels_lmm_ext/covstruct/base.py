@@ -26,7 +26,7 @@ from typing import Any, ClassVar, NamedTuple
 import numpy as np
 from scipy.special import expit, logit
 
-__all__ = ["Blocks", "CovStruct", "COV_STRUCTS", "make_cov_struct"]
+__all__ = ["Blocks", "CovStruct", "COV_STRUCTS", "Reported", "make_cov_struct"]
 
 #: the one registry of the available structures, by lower-case name (filled by
 #: :meth:`CovStruct.__init_subclass__` as the classes are defined)
@@ -53,6 +53,17 @@ class Blocks(NamedTuple):
     value: np.ndarray
     d1: np.ndarray | None = None
     d2: np.ndarray | None = None
+
+
+class Reported(NamedTuple):
+    """The covariance parameters ``phi`` a structure reports (SAS's), and the maps between
+    them and ``theta = (sigma^2, params)`` (analytic operations only, batch axes first)."""
+
+    names: list[str]
+    phi_of_theta: Any
+    theta_of_phi: Any
+    #: True if ``V`` is linear in ``phi`` (UN, TOEP, CS): no second-derivative term
+    linear: bool = False
 
 
 class CovStruct(ABC):
@@ -121,6 +132,12 @@ class CovStruct(ABC):
 
     def check_positions(self, pos: np.ndarray, columns: Sequence[str]) -> None:  # noqa: B027
         """Validate the positions ``(N, d)`` of all rows; raise ``ValueError`` on bad ones."""
+
+    def check_design(  # noqa: B027
+        self, visit: np.ndarray, groups: np.ndarray, labels: Sequence | None = None
+    ) -> None:
+        """Check that the data identify the parameters: ``visit`` (N,) visit indices, ``groups``
+        (N,) group codes ``0..G-1``, ``labels`` the visits' labels; raise ``ValueError``."""
 
     def visit_index(self, pos: np.ndarray) -> np.ndarray:
         """Visit index ``(N,)`` of each row from its positions ``(N, d)``.
@@ -275,12 +292,26 @@ class CovStruct(ABC):
         """
         return cls()
 
+    # ------------------------------------------------------------ reporting
+    def reported(self, scale: float, params: np.ndarray):
+        """The covariance parameters as SAS prints them, if they differ from ours.
+
+        Returns None (inference works in ``(sigma^2, params)``), or a :class:`Reported`:
+        SAS's names of the ``1 + k`` parameters ``phi`` and the two maps between
+        ``theta = (sigma^2, params)`` and ``phi``, written with analytic operations only (the
+        Jacobians are taken by the complex step).  Inference then works in ``phi``
+        (e.g. ``UN(i,j)`` of the unstructured covariance, in which ``V`` is linear).
+        """
+        return None
+
     # ------------------------------------------------------------------ display
     def __repr__(self) -> str:
         args = [repr(c) for c in self.position_columns]
-        if self.group is not None:
-            args.append(f"group={self.group!r}")
-        return f"{type(self).__name__}({', '.join(args)})"
+        return f"{type(self).__name__}({', '.join(args)}{self._group_repr()})"
+
+    def _group_repr(self) -> str:
+        """``", group='f'"`` for a group-specific structure (every ``__repr__`` ends with it)."""
+        return f", group={self.group!r}" if self.group is not None else ""
 
     @property
     def sas_name(self) -> str:

@@ -38,7 +38,10 @@ class _Spatial(CovStruct):
         return list(self.coords)
 
     def __repr__(self):
-        return f"{type(self).__name__}(coords={self.coords!r}, nugget={self.nugget})"
+        return (
+            f"{type(self).__name__}(coords={self.coords!r}, nugget={self.nugget}"
+            f"{self._group_repr()})"
+        )
 
     def geometry(self, pos, visit):
         pos = np.asarray(pos, dtype=float)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._visits import VisitMixin, _example, hetero_reported
 from .base import Blocks, CovStruct
 
-__all__ = ["AR1", "Power"]
+__all__ = ["AR1", "AR1H", "Power"]
 
 
 def _median_step(geometry) -> float:
@@ -64,7 +65,7 @@ class _TimeStructure(CovStruct):
         return Blocks(c, d1, d2)
 
 
-class AR1(_TimeStructure):
+class AR1(VisitMixin, _TimeStructure):
     """First-order autoregressive correlation on integer time positions.
 
     ``corr(e_ij, e_ik) = rho ** |t_j - t_k|`` with integer ``t``, so missing visits keep their
@@ -72,20 +73,64 @@ class AR1(_TimeStructure):
     (its ``Phi``); SAS ``type=AR(1)`` with the visit as REPEATED effect (its ``AR(1)``
     parameter); mmrm ``ar1()`` (with the visit as a factor).
 
+    With ``heterogeneous=True`` (SAS ``ARH(1)``, mmrm ``ar1h()``, nlme ``corAR1`` with
+    ``varIdent(form = ~ 1 | time)``) the natural parameters are ``rho`` and the relative
+    standard deviations ``s_2 .. s_T`` of the visits (``sigma^2`` is the first visit's
+    variance); inference then works in SAS's ``Var(1) .. Var(T)`` and ``ARH(1)``.
+
     Parameters
     ----------
     time : str
-        Column of integer time positions.  Two rows of one group may not share a position.
+        Column of integer time positions (a categorical column: its category codes).  Two rows
+        of one group may not share a position.
+    heterogeneous : bool
+        One variance per visit (value of ``time``).
+    levels : sequence, optional
+        The visits' values in order (default: those in the data).
     """
 
     name = "ar1"
+    corr_names = ("rho",)
     example_params = (0.6,)
+
+    def __init__(self, time: str, heterogeneous: bool = False, *, levels=None):
+        self._setup_visits(time, heterogeneous, levels)
 
     @classmethod
     def example(cls):
         return cls(time="visit")
 
+    @property
+    def string_visits(self) -> bool:
+        """Homogeneous AR(1) takes a categorical time column (its codes), not strings."""
+        return self.heterogeneous
+
+    def geometry(self, pos, visit):
+        lag = super().geometry(pos, visit)
+        return (lag, np.asarray(visit)) if self.heterogeneous else lag
+
+    def batch_shape(self, geom):
+        return super().batch_shape(geom[0] if self.heterogeneous else geom)
+
+    def _visit_geom(self, geom):
+        return geom[1]
+
+    def correlation(self, params, geom, order=0):
+        lag = geom[0] if self.heterogeneous else geom
+        return self.pad(super().correlation(params, lag, order), order)
+
+    def reported(self, scale, params):
+        if not self.heterogeneous:
+            return None
+        names = [f"Var({v + 1})" for v in range(self.n_visits)] + ["ARH(1)"]
+        return hetero_reported(self, names, 1)
+
+    def __repr__(self):
+        het = ", heterogeneous=True" if self.heterogeneous else ""
+        return f"AR1({self.time!r}{het}{self._group_repr()})"
+
     def check_positions(self, pos, columns):
+        super().check_positions(pos, columns)
         t = pos[:, 0]
         if not np.all(np.isfinite(t)) or np.any(t != np.round(t)):
             bad = float(t[~np.isfinite(t) | (t != np.round(t))][0])
@@ -95,21 +140,37 @@ class AR1(_TimeStructure):
             )
 
     def bounds(self, max_group_size):
-        return [(-1.0, 1.0)]
+        return [(-1.0, 1.0)] + self.ratio_bounds()
 
     def start_params(self, geometry):
         """As :class:`Power`'s, and with an odd step ``m > 1`` also ``-0.2 ** (1 / m)``: the
         correlation ``rho ** m`` is flat at ``rho = 0``, so a negative lag-one correlation is
-        not reached from positive starts."""
-        out = super().start_params(geometry)
-        step = _median_step(geometry)
+        not reached from positive starts.  Heterogeneous: followed by relative sds of one."""
+        lags = [g[0] for g in geometry or []] if self.heterogeneous else geometry
+        out = super().start_params(lags)
+        step = _median_step(lags)
         if step > 1 and step % 2 == 1:
             out.append(-out[0])
-        return out
+        return self.with_ratio_starts(out)
 
     @property
     def sas_name(self):
-        return "AR(1)"
+        return "ARH(1)" if self.heterogeneous else "AR(1)"
+
+
+class AR1H(AR1):
+    """Heterogeneous AR(1), ``AR1(time, heterogeneous=True)`` (SAS ``ARH(1)``, mmrm
+    ``ar1h``)."""
+
+    name = "ar1h"
+    example_params = (0.6, 1.3, 0.8, 1.6, 0.9)
+
+    def __init__(self, time: str, *, levels=None):
+        super().__init__(time, True, levels=levels)
+
+    @classmethod
+    def example(cls):
+        return _example(cls(time="visit"))
 
 
 class Power(_TimeStructure):

@@ -76,7 +76,7 @@ class Inference:
                     DDFWarning,
                     stacklevel=4,
                 )
-            self.W = vm.cov_theta(self.information)
+            self.W = vm.cov_reported(self.information)
         self.df_resid = vm.engine.nobs - vm.engine.k_fe
 
     @cached_property

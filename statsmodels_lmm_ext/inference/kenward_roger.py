@@ -24,11 +24,11 @@ def kenward_roger_cov(vm: VarianceModel, W: np.ndarray, linear: bool = False) ->
     b = vm.blocks
     Phi = vm.Phi
     P = b["P"]
-    PPhiP = np.einsum("kab,bc,lcd->klad", P, Phi, P)
-    inner = b["Q"] - PPhiP
+    # sum_kl W_kl P_k Phi P_l = sum_k (P_k Phi) (sum_l W_kl P_l): K^2 p^2 + K p^3, not K^2 p^4
+    WP = np.tensordot(W, P, axes=(1, 0))
+    Lam = np.tensordot(W, b["Q"], axes=([0, 1], [0, 1])) - np.einsum("kab,kbc->ac", P @ Phi, WP)
     if not linear:
-        inner = inner - 0.25 * b["R"]
-    Lam = np.einsum("kl,klab->ab", W, inner)
+        Lam = Lam - 0.25 * np.tensordot(W, b["R"], axes=([0, 1], [0, 1]))
     PhiA = Phi + 2.0 * Phi @ Lam @ Phi
     return (PhiA + PhiA.T) / 2.0
 
@@ -95,10 +95,10 @@ def kenward_roger_f(
     P = vm.blocks["P"]
     beta = vm.beta
     Theta = L.T @ np.linalg.solve(L @ Phi @ L.T, L)
-    M = np.einsum("ab,bc,kcd,de->kae", Theta, Phi, P, Phi)  # Theta Phi P_k Phi
+    M = (Theta @ Phi) @ P @ Phi  # Theta Phi P_k Phi, (K, p, p)
     tr = np.einsum("kaa->k", M)
     A1 = float(tr @ W @ tr)
-    A2 = float(np.einsum("kl,kab,lba->", W, M, M))
+    A2 = float(np.einsum("kab,kba->", M, np.tensordot(W, M, axes=(1, 0))))
     m, lam = _df_and_scaling(q, A1, A2)
     Lb = L @ beta - (0.0 if rhs is None else rhs)
     Fu = float(Lb @ np.linalg.solve(L @ PhiA @ L.T, Lb)) / q

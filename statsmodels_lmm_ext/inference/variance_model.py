@@ -70,6 +70,18 @@ class VarianceModel:
         self.rho = np.asarray(rho, float)
         self.reml = bool(reml)
         self.theta_names = spec.theta_names()
+        self._reported = None
+        rep = spec.cov_struct.reported(self.scale, self.rho)
+        if rep is not None:
+            # inference in SAS's parameters phi of the residual part (e.g. UN(i,j))
+            s2 = spec.k_lin
+            phi = np.real(rep.phi_of_theta(np.concatenate([[self.scale], self.rho])))
+            self._reported = (s2, phi, rep)
+        #: names of the parameters inference works in (:meth:`cov_reported`): ``theta``'s,
+        #: with the residual part as SAS prints it if the structure says so
+        self.reported_names = list(self.theta_names)
+        if rep is not None:
+            self.reported_names = list(self.theta_names[:s2]) + list(rep[0])
 
     @property
     def theta(self) -> np.ndarray:
@@ -84,9 +96,34 @@ class VarianceModel:
         return self.spec.k_corr > 0
 
     @cached_property
-    def blocks(self) -> dict:
-        """Sums over groups of derivative blocks (see :meth:`Engine.derivative_blocks`)."""
+    def _jacobian(self):
+        """``d theta / d phi`` (K, K) and its second derivatives (K, K, K), or None."""
+        if self._reported is None:
+            return None
+        s2, phi, rep = self._reported
+        J, Hm = _jacobian_hessian(rep.theta_of_phi, phi, rep.linear)
+        K = s2 + len(phi)
+        Jf = np.eye(K)
+        Jf[s2:, s2:] = J
+        Hf = None
+        if Hm is not None:
+            Hf = np.zeros((K, K, K))
+            Hf[s2:, s2:, s2:] = Hm
+        return Jf, Hf
+
+    @cached_property
+    def theta_blocks(self) -> dict:
+        """Sums over groups of derivative blocks in ``theta`` (see
+        :meth:`Engine.derivative_blocks`)."""
         return self.engine.derivative_blocks(self.G, self.vc, self.scale, self.rho, self.beta)
+
+    @cached_property
+    def blocks(self) -> dict:
+        """The derivative blocks inference uses: :attr:`theta_blocks`, or those in the
+        structure's reported parameters if it has them (:meth:`CovStruct.reported`)."""
+        if self._jacobian is None:
+            return self.theta_blocks
+        return reparameterise(self.theta_blocks, *self._jacobian)
 
     @cached_property
     def Phi(self) -> np.ndarray:
@@ -98,13 +135,20 @@ class VarianceModel:
     def information(self, kind: str = "observed") -> np.ndarray:
         """Information matrix of ``theta`` (REML or ML, as the fit).
 
+        ``reported_information`` is the same in the parameters inference works in.
         ``expected``: ``I_kl = 1/2 tr(P V_k P V_l)`` (ML: ``P`` replaced by ``V^-1``);
         ``observed``: the Hessian of ``-l`` at the estimate, profiled over ``beta``:
         ``1/2 [tr(P V_kl) - tr(P V_k P V_l) + 2 y'P V_k P V_l P y - y'P V_kl P y]``.
         """
+        return self._information(self.theta_blocks, kind)
+
+    def reported_information(self, kind: str = "observed") -> np.ndarray:
+        """:meth:`information` in the parameters of :attr:`reported_names`."""
+        return self._information(self.blocks, kind)
+
+    def _information(self, b: dict, kind: str) -> np.ndarray:
         if kind not in INFORMATION:
             raise ValueError(f"information must be one of {INFORMATION}, not {kind!r}")
-        b = self.blocks
         Phi = self.Phi
         P = b["P"]
         xr = b["xr"]
@@ -130,6 +174,13 @@ class VarianceModel:
     def boundary_names(self) -> list[str]:
         return [n for n, b in zip(self.theta_names, self.boundary, strict=True) if b]
 
+    def cov_reported(self, kind: str = "observed") -> np.ndarray:
+        """``W = Cov(phi_hat)`` in the parameters inference works in (:attr:`reported_names`:
+        ``theta``, or with the residual structure's part as SAS prints it)."""
+        if self._jacobian is None:
+            return self.cov_theta(kind)
+        return self._inverse(self.reported_information(kind), kind)
+
     def cov_theta(self, kind: str = "observed") -> np.ndarray:
         """``W = Cov(theta_hat)``, the inverse information.
 
@@ -139,7 +190,9 @@ class VarianceModel:
         (:meth:`CovParams.estimated_basis`).  A singular information of the others
         falls back to the pseudo-inverse with a warning.
         """
-        info = self.information(kind)
+        return self._inverse(self.information(kind), kind)
+
+    def _inverse(self, info: np.ndarray, kind: str) -> np.ndarray:
         basis = self.spec.estimated_basis(self.G, self.vc, self.scale)
         if basis is not None:  # fit(free=...): the directions the estimate could move in
             return basis @ np.linalg.pinv(basis.T @ info @ basis) @ basis.T
@@ -159,3 +212,55 @@ class VarianceModel:
             stacklevel=2,
         )
         return np.linalg.pinv(info)
+
+
+def _jacobian_hessian(f, x: np.ndarray, linear: bool):
+    """Jacobian ``J[m, a] = d f_m / d x_a`` (complex step) and ``H[m, a, b]`` (central
+    differences of complex-step Jacobians; None if ``V`` is linear in ``x``, where the
+    second-derivative blocks in ``x`` vanish whatever ``H`` is)."""
+    from ..covstruct._visits import complex_step_jacobian  # noqa: PLC0415 (covstruct helper)
+
+    J = complex_step_jacobian(f, x)
+    if linear:
+        return J, None
+    k = len(x)
+    H = np.zeros((J.shape[0], k, k))
+    for b in range(k):
+        h = 1e-5 * max(1.0, abs(x[b]))
+        e = np.zeros(k)
+        e[b] = h
+        H[:, :, b] = (complex_step_jacobian(f, x + e) - complex_step_jacobian(f, x - e)) / (2 * h)
+    H = 0.5 * (H + np.swapaxes(H, 1, 2))
+    return J, H
+
+
+def reparameterise(b: dict, J: np.ndarray, H: np.ndarray | None) -> dict:
+    """Derivative blocks in new parameters ``phi`` from those in ``theta = g(phi)``.
+
+    ``dV/dphi_a = sum_m J_ma V_m`` and ``d2V/dphi_a dphi_b = sum_mn J_ma J_nb V_mn +
+    sum_m H_mab V_m``; every block is linear or bilinear in these, and the second-derivative
+    blocks gain ``H`` times the first-derivative ones (``R`` uses ``-P``).  ``H=None`` means
+    ``V`` is linear in ``phi``: the second-derivative blocks are zero.
+    """
+    out = dict(b)
+    for name in ("trV", "rVr"):
+        out[name] = J.T @ b[name]
+    out["xr"] = J.T @ b["xr"]
+    out["P"] = np.tensordot(J, b["P"], axes=(0, 0))
+    for name in ("trVV", "rVVVr"):
+        out[name] = J.T @ b[name] @ J
+    out["Q"] = _both(J, b["Q"])
+    if H is None:
+        for name in ("R", "trV2", "rV2r"):
+            out[name] = np.zeros_like(b[name])
+        return out
+    out["R"] = _both(J, b["R"]) - np.tensordot(H, b["P"], axes=(0, 0))
+    out["trV2"] = J.T @ b["trV2"] @ J + np.tensordot(H, b["trV"], axes=(0, 0))
+    out["rV2r"] = J.T @ b["rV2r"] @ J + np.tensordot(H, b["rVr"], axes=(0, 0))
+    return out
+
+
+def _both(J: np.ndarray, A: np.ndarray) -> np.ndarray:
+    """``sum_mn J_ma J_nb A[m, n]`` for ``A`` (K, K, ...), in two contractions."""
+    tmp = np.tensordot(J, A, axes=(0, 0))  # (a, n, ...)
+    return np.moveaxis(np.tensordot(J, tmp, axes=(0, 1)), 0, 1)  # (a, b, ...)
