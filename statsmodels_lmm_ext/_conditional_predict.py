@@ -74,7 +74,8 @@ def conditional_predict(res, newdata: pd.DataFrame) -> pd.DataFrame:
         if yname in newdata.columns
         else np.full(len(newdata), np.nan)
     )
-    pos = encode_positions(model.cov_struct, newdata, newdata[group_col].to_numpy())
+    coded = _visit_codes(newdata, getattr(model, "position_labels", None) or {})
+    pos = encode_positions(model.cov_struct, coded, newdata[group_col].to_numpy())
     X = design_rows(model_spec(model), newdata)
     Z = _random_design(model, newdata)
     beta = np.asarray(res.fe_params, float)
@@ -101,3 +102,20 @@ def conditional_predict(res, newdata: pd.DataFrame) -> pd.DataFrame:
         se[new] = np.sqrt(np.clip(var, 0.0, None))
         se_pred[new] = np.sqrt(np.clip(var + np.diag(Vnn - W @ Vno.T), 0.0, None))
     return pd.DataFrame({"prediction": fit, "se": se, "se_pred": se_pred}, index=newdata.index)
+
+
+def _visit_codes(data: pd.DataFrame, labels: dict) -> pd.DataFrame:
+    """``data`` with its visit columns (categorical or string at the fit) as the fitted codes;
+    an error names a visit the fitted model does not know."""
+    out = {}
+    for col, levels in labels.items():
+        lookup = {lv: i for i, lv in enumerate(levels)}
+        values = data[col].to_numpy()
+        unknown = [v for v in pd.unique(values) if v not in lookup]
+        if unknown:
+            raise ValueError(
+                f"column {col!r} has the visit {unknown[0]!r}, unknown to the fitted model "
+                f"(visits {', '.join(repr(lv) for lv in levels)})"
+            )
+        out[col] = np.array([lookup[v] for v in values], dtype=float)
+    return data.assign(**out) if out else data
