@@ -129,6 +129,10 @@ class AR1(VisitMixin, _TimeStructure):
         het = ", heterogeneous=True" if self.heterogeneous else ""
         return f"AR1({self.time!r}{het}{self._group_repr()})"
 
+    #: common step of the time positions (their differences' gcd), learnt where the data
+    #: first meets the structure (:meth:`check_positions`); 1 until then
+    step = 1
+
     def check_positions(self, pos, columns):
         super().check_positions(pos, columns)
         t = pos[:, 0]
@@ -138,6 +142,32 @@ class AR1(VisitMixin, _TimeStructure):
                 f"AR1 needs integer time positions in column {columns[0]!r}; found {bad!r}. "
                 "Use Power(time=...) for real-valued times."
             )
+        u = np.unique(t).astype(np.int64)
+        self.step = max(int(np.gcd.reduce(np.diff(u))), 1) if len(u) > 1 else 1
+
+    # With positions m = step apart every correlation is a power of c = rho ** m, and the
+    # likelihood is flat in rho near 0 (its first m - 1 derivatives vanish there): the optimiser
+    # works in c, so that the unit of time does not matter.
+    def to_optimizer(self, params, bounds):
+        p = np.array(params, dtype=float)
+        if self.step > 1:
+            p[0] = np.sign(p[0]) * np.abs(p[0]) ** self.step
+        return super().to_optimizer(p, bounds)
+
+    def from_optimizer(self, T, bounds):
+        P = super().from_optimizer(T, bounds)
+        if self.step > 1:
+            P = np.array(P, dtype=float)
+            P[:, 0] = np.sign(P[:, 0]) * np.abs(P[:, 0]) ** (1.0 / self.step)
+        return P
+
+    def optimizer_chain(self, T, G, bounds):
+        G = np.array(G, dtype=float)
+        if self.step > 1:
+            c = np.abs(super().from_optimizer(T, bounds)[:, 0])
+            drho_dc = np.maximum(c, 1e-300) ** (1.0 / self.step - 1.0) / self.step
+            G[:, 0] = np.where(c > 0, G[:, 0] * drho_dc, 0.0)
+        return super().optimizer_chain(T, G, bounds)
 
     def bounds(self, max_group_size):
         return [(-1.0, 1.0)] + self.ratio_bounds()
