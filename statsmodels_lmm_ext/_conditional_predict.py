@@ -31,7 +31,7 @@ import pandas as pd
 import patsy
 
 from ._formula import design_rows, model_spec
-from ._residual_terms import encode_positions
+from ._residual_terms import encode_positions, known_codes
 
 __all__ = ["conditional_predict"]
 
@@ -107,15 +107,5 @@ def conditional_predict(res, newdata: pd.DataFrame) -> pd.DataFrame:
 def _visit_codes(data: pd.DataFrame, labels: dict) -> pd.DataFrame:
     """``data`` with its visit columns (categorical or string at the fit) as the fitted codes;
     an error names a visit the fitted model does not know."""
-    out = {}
-    for col, levels in labels.items():
-        lookup = {lv: i for i, lv in enumerate(levels)}
-        values = data[col].to_numpy()
-        unknown = [v for v in pd.unique(values) if v not in lookup]
-        if unknown:
-            raise ValueError(
-                f"column {col!r} has the visit {unknown[0]!r}, unknown to the fitted model "
-                f"(visits {', '.join(repr(lv) for lv in levels)})"
-            )
-        out[col] = np.array([lookup[v] for v in values], dtype=float)
+    out = {col: known_codes(data, col, levels) for col, levels in labels.items()}
     return data.assign(**out) if out else data

@@ -172,7 +172,7 @@ def _without_group(cs: CovStruct) -> CovStruct:
     return new
 
 
-def _known_codes(data: pd.DataFrame, column: str, levels: Sequence) -> np.ndarray:
+def known_codes(data: pd.DataFrame, column: str, levels: Sequence) -> np.ndarray:
     """Codes of ``data[column]`` in the fitted ``levels``; an error naming an unknown level."""
     lookup = {lv: i for i, lv in enumerate(levels)}
     values = data[column].to_numpy()
@@ -194,12 +194,12 @@ def encode_positions(cov_struct: CovStruct, data: pd.DataFrame, groups) -> np.nd
     inner = base.inner if isinstance(base, GroupSpecific) else base
     parts = [_numeric(data, list(inner.position_columns), type(inner).__name__)]
     if isinstance(base, GroupSpecific):
-        parts.append(_known_codes(data, base.column, base.levels)[:, None])
+        parts.append(known_codes(data, base.column, base.levels)[:, None])
     for vf in varfuncs:
         if isinstance(vf, FixedWeights):
             values = _weights(data, vf.column, groups)
         elif vf.categorical:
-            values = _known_codes(data, vf.column, vf.levels)
+            values = known_codes(data, vf.column, vf.levels)
         else:
             values = _numeric(data, [vf.column], type(vf).__name__)[:, 0]
         parts.append(values[:, None])
