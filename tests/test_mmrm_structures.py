@@ -358,6 +358,9 @@ def test_features_work_with_the_structures(make, re_formula):
     assert lr.df == 4
     ys = np.asarray(reml.simulate(2, seed=1))
     assert ys.shape == (reml.nobs, 2)
+    again = reml.refit(np.asarray(reml.model.endog))  # the same response: the same fit
+    np.testing.assert_allclose(again.llf, reml.llf, rtol=1e-9)
+    assert reml.refit(ys[:, 0]).converged
     pb = lmm.pb_lrt(ml, small, nsim=4, seed=1)
     assert len(pb.failures) < 4
 
