@@ -30,6 +30,7 @@ from numpy.testing import assert_allclose
 
 import statsmodels_lmm_ext as lmm
 from tests.test_sas_reference import SAS_CSV
+from tests.test_sas_reference import sas_model as sas_reference_model
 
 RESULTS = Path(__file__).resolve().parent / "results"
 MMRM = json.loads((RESULTS / "mmrm_structures.json").read_text())["fits"]
@@ -126,16 +127,7 @@ SAS_STRUCTS = {
 
 
 def sas_model(covtype):
-    fev = lmm.datasets.load("fev_data")
-    fev["ARMCD"] = pd.Categorical(fev["ARMCD"], categories=["PBO", "TRT"])
-    return lmm.mixedlm(
-        "FEV1 ~ ARMCD",
-        fev,
-        groups="USUBJID",
-        re_formula="0",
-        cov_struct=SAS_STRUCTS[covtype](),
-        missing="drop",
-    )
+    return sas_reference_model(SAS_STRUCTS[covtype]())
 
 
 def sas_parms(text):

@@ -33,18 +33,23 @@ def parse_cov_parms(text):
     return {k: float(v) for k, v in (item.split("=") for item in text.split(";"))}
 
 
-def fit(covtype):
+def sas_model(cov_struct):
+    """The SAS listing's model: FEV1 ~ ARMCD (PBO the reference), no random effects,
+    ``cov_struct`` within subject, rows with a missing FEV1 dropped."""
     fev = lmm.datasets.load("fev_data")
     fev["ARMCD"] = pd.Categorical(fev["ARMCD"], categories=["PBO", "TRT"])
-    model = lmm.mixedlm(
+    return lmm.mixedlm(
         "FEV1 ~ ARMCD",
         fev,
         groups="USUBJID",
         re_formula="0",
-        cov_struct=STRUCTS[covtype](),
+        cov_struct=cov_struct,
         missing="drop",
     )
-    return model.fit(reml=True)
+
+
+def fit(covtype):
+    return sas_model(STRUCTS[covtype]()).fit(reml=True)
 
 
 @pytest.mark.parametrize("row", sas_rows(), ids=lambda r: r["covtype"])
