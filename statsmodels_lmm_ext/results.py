@@ -13,6 +13,9 @@ from statsmodels.regression import mixed_linear_model as sm_mlm
 
 from . import results_summary
 from ._conditional_predict import conditional_predict
+from .diagnostics import plots as diag_plots
+from .diagnostics import residuals as diag_residuals
+from .diagnostics import variogram as diag_variogram
 from .inference import VarianceModel, contrasts
 from .params import bounded_interval
 
@@ -444,6 +447,64 @@ class MixedLMResults(sm_mlm.MixedLMResults):
         correlations (as :meth:`summary`).
         """
         return results_summary.covariance_rows(self, alpha)
+
+    # ------------------------------------------- residuals, variogram, ACF (issue 14)
+    def residuals(self, kind: str = "conditional", type: str = "response") -> pd.Series:
+        """Residuals on the data's index, as nlme's ``residuals(fit, level, type)``.
+
+        Parameters
+        ----------
+        kind : {"conditional", "marginal"}
+            ``y - X beta - Z b`` (nlme ``level = 1``) or ``y - X beta`` (``level = 0``).
+        type : {"response", "pearson", "normalized"}
+            Raw; divided by the fitted standard deviation of the within-group error
+            (variance functions included); Pearson premultiplied by the inverse Cholesky
+            factor of the within-group correlation (rows in position order).
+
+        See :mod:`statsmodels_lmm_ext.diagnostics.residuals`.
+        """
+        return diag_residuals.residuals(self, kind, type)
+
+    def variogram(self, type: str = "pearson", distance=None, **kwargs):
+        """Empirical semivariogram of the residuals within groups, as nlme's ``Variogram``.
+
+        Parameters
+        ----------
+        type : {"pearson", "normalized", "response"}
+        distance : str, list of str or array_like, optional
+            Column(s) or values the distances between rows are computed from (Euclidean);
+            default the residual structure's positions (time or coordinates; the row index
+            within group for structures without positions).
+        **kwargs
+            ``kind`` ("conditional"), ``collapse`` ("quantiles", "fixed", "none"), ``nint``
+            (20), ``breaks``, ``max_dist``, ``robust`` (False), as nlme.
+
+        Returns
+        -------
+        Variogram
+            A DataFrame with ``dist``, ``variog``, ``n_pairs`` and ``model`` (the fitted
+            structure's semivariance for the same pairs) and a ``plot()`` method.  See
+            :mod:`statsmodels_lmm_ext.diagnostics.variogram`.
+        """
+        return diag_variogram.variogram(self, type, distance, **kwargs)
+
+    def acf(self, type: str = "normalized", max_lag: int | None = None, *, kind="conditional"):
+        """Autocorrelation of the residuals by lag within groups, as nlme's ``ACF``.
+
+        Returns a DataFrame with ``lag``, ``ACF`` and ``n_pairs``; ``max_lag`` defaults to
+        nlme's ``min(n_max - 1, floor(10 log10(n_max)))``.  Rows are taken in position order
+        within each group.
+        """
+        return diag_variogram.acf(self, type, max_lag, kind=kind)
+
+    def plot_diagnostics(self, *, max_groups: int = 12, seed=0, figsize=(10, 8)):
+        """A matplotlib Figure with four panels: Pearson residuals against fitted values,
+        normal QQ of the normalized residuals, the semivariogram and observed/fitted values
+        of (a sample of ``max_groups``) groups.  See
+        :func:`statsmodels_lmm_ext.diagnostics.plots.plot_diagnostics`."""
+        return diag_plots.plot_diagnostics(
+            self, max_groups=max_groups, seed=seed, figsize=figsize
+        )
 
 
 class MixedLMResultsWrapper(sm_mlm.MixedLMResultsWrapper):

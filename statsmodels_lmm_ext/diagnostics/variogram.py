@@ -33,7 +33,7 @@ import pandas as pd
 
 from .residuals import KINDS, TYPES, check_choice, residual_values, within_group_blocks
 
-__all__ = ["Variogram", "variogram", "acf", "pair_table"]
+__all__ = ["Variogram", "variogram", "acf", "pair_table", "pyplot", "innermost_columns"]
 
 COLLAPSE = ("quantiles", "fixed", "none")
 
@@ -61,17 +61,21 @@ class Variogram(pd.DataFrame):
         return ax
 
 
-def _axes(ax):
-    if ax is not None:
-        return ax
+def pyplot():
+    """``matplotlib.pyplot``, or an ImportError saying how to get it."""
+    # matplotlib is optional (and slow to import): load it only when a plot is asked for
     try:
         import matplotlib.pyplot as plt
-    except ImportError as exc:  # pragma: no cover - matplotlib is a test dependency
-        raise ImportError("plotting needs matplotlib; install it with pip install matplotlib") from exc
-    return plt.figure().add_subplot()
+    except ImportError as exc:  # pragma: no cover - matplotlib is installed for the tests
+        raise ImportError("residual plots need matplotlib: pip install matplotlib") from exc
+    return plt
 
 
-def _innermost_columns(cs) -> int:
+def _axes(ax):
+    return pyplot().figure().add_subplot() if ax is None else ax
+
+
+def innermost_columns(cs) -> int:
     """Number of the structure's own position columns (wrappers append theirs after)."""
     while hasattr(cs, "inner"):
         cs = cs.inner
@@ -83,7 +87,7 @@ def _distance_positions(res, distance) -> np.ndarray:
     model = res.model
     n = len(model.endog)
     if distance is None:
-        d = _innermost_columns(model.cov_struct)
+        d = innermost_columns(model.cov_struct)
         return np.asarray(model.engine.positions, float)[:, :d]
     cols = [distance] if isinstance(distance, str) else distance
     if isinstance(cols, list | tuple) and all(isinstance(c, str) for c in cols):
