@@ -502,9 +502,7 @@ class MixedLMResults(sm_mlm.MixedLMResults):
         normal QQ of the normalized residuals, the semivariogram and observed/fitted values
         of (a sample of ``max_groups``) groups.  See
         :func:`statsmodels_lmm_ext.diagnostics.plots.plot_diagnostics`."""
-        return diag_plots.plot_diagnostics(
-            self, max_groups=max_groups, seed=seed, figsize=figsize
-        )
+        return diag_plots.plot_diagnostics(self, max_groups=max_groups, seed=seed, figsize=figsize)
 
 
 class MixedLMResultsWrapper(sm_mlm.MixedLMResultsWrapper):

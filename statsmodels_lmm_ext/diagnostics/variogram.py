@@ -238,6 +238,4 @@ def acf(res, type: str = "normalized", max_lag: int | None = None, *, kind="cond
             counts[h] += eg.shape[0] * (n - h)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = sums / counts
-    return pd.DataFrame(
-        {"lag": np.arange(max_lag + 1), "ACF": mean / mean[0], "n_pairs": counts}
-    )
+    return pd.DataFrame({"lag": np.arange(max_lag + 1), "ACF": mean / mean[0], "n_pairs": counts})

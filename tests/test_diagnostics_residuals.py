@@ -1,0 +1,247 @@
+"""Residuals, semivariograms, ACF and the diagnostic figure (issue 14).
+
+Reference values: tests/results/residuals_nlme.json, written by tests/results/residuals_nlme.R
+(nlme 3.1.162, R 4.2.2): ``residuals(fit, level, type)``, ``Variogram`` and ``ACF`` of three
+REML fits (lme with a random intercept, corAR1 and varIdent; gls with corSymm and varIdent;
+lme with a random intercept and corExp).
+
+Tolerances: our fits and nlme's reach the same optimum to about 1e-7 in the estimates (our
+REML log-likelihoods are equal or higher: differences -1e-13 .. +2e-9), which moves the
+residuals by up to 6e-6 of their largest absolute value (the 10-parameter corSymm + varIdent
+fit is the flattest); residuals and their summaries are therefore compared with
+``atol = 1e-5 * max|reference|``.  Distances and pair counts are exact.
+"""
+
+import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+
+import statsmodels_lmm_ext as lmm
+from statsmodels_lmm_ext.diagnostics import residuals as diag_residuals
+from tests.conftest import load_reference
+
+matplotlib.use("Agg")
+
+REF = load_reference("residuals_nlme.json")["cases"]
+TYPES = ("response", "pearson", "normalized")
+RTOL_FIT = 1e-5  # see the module docstring
+
+
+def _orthodont(data=None):
+    return lmm.mixedlm(
+        "distance ~ age * Sex",
+        lmm.datasets.load("orthodont") if data is None else data,
+        groups="Subject",
+        cov_struct=lmm.AR1(time="visit"),
+        variance=lmm.VarIdent("Sex"),
+        missing="drop",
+    ).fit()
+
+
+def _fit(name):
+    if name == "orthodont_lme_ar1_varident":
+        return _orthodont()
+    if name == "orthodont_gls_symm_varident":
+        return lmm.mixedlm(
+            "distance ~ age * Sex",
+            lmm.datasets.load("orthodont"),
+            groups="Subject",
+            re_formula="0",
+            cov_struct=lmm.Unstructured(time="visit"),
+        ).fit()
+    return lmm.mixedlm(
+        "weight ~ Time * C(Diet)",
+        lmm.datasets.load("bodyweight"),
+        groups="Rat",
+        cov_struct=lmm.Exponential(coords=["Time"]),
+    ).fit()
+
+
+@pytest.fixture(scope="module", params=sorted(REF))
+def case(request):
+    ref = REF[request.param]
+    res = _fit(request.param)
+    assert res.llf >= ref["loglik"] - 1e-8  # the same optimum (or a better one) as nlme
+    return request.param, ref, res
+
+
+def _close(ours, ref):
+    ref = np.asarray(ref, float)
+    assert_allclose(np.asarray(ours, float), ref, rtol=0, atol=RTOL_FIT * np.abs(ref).max())
+
+
+# --------------------------------------------------------------------------- nlme values
+def test_residuals_match_nlme(case):
+    _, ref, res = case
+    for kind, by_type in ref["residuals"].items():
+        for type_, values in by_type.items():
+            _close(res.residuals(kind, type_), values)
+    if "conditional" not in ref["residuals"]:  # gls: both kinds are y - X beta
+        for type_ in TYPES:
+            assert_allclose(res.residuals("conditional", type_), res.residuals("marginal", type_))
+
+
+def _variogram_distance(name):
+    # lme/gls on Orthodont: nlme's Variogram(fit, form = ~ visit | Subject); corExp: the
+    # structure's own covariate (our default: the structure's positions)
+    return "visit" if name.startswith("orthodont") else None
+
+
+def test_variogram_matches_nlme(case):
+    name, ref, res = case
+    for type_ in TYPES:
+        vg = res.variogram(type_, _variogram_distance(name))
+        exp = ref["variogram"][type_]
+        assert_array_equal(vg["dist"], exp["dist"])
+        assert_array_equal(vg["n_pairs"], exp["n_pairs"])
+        _close(vg["variog"], exp["variog"])
+
+
+def test_acf_matches_nlme(case):
+    _, ref, res = case
+    for type_ in TYPES:
+        a = res.acf(type_)
+        exp = ref["acf"][type_]
+        assert_array_equal(a["lag"], exp["lag"])
+        assert_array_equal(a["n_pairs"], exp["n_used"])
+        _close(a["ACF"], exp["ACF"])
+    a = res.acf("normalized", max_lag=2)
+    exp = ref["acf"]["normalized_maxlag_2"]
+    assert_array_equal(a["n_pairs"], exp["n_used"])
+    _close(a["ACF"], exp["ACF"])
+
+
+@pytest.fixture(scope="module")
+def bodyweight():
+    return REF["bodyweight_lme_exp"]["variogram"], _fit("bodyweight_lme_exp")
+
+
+@pytest.mark.parametrize(
+    "key,kwargs",
+    [
+        ("nint_10", {"nint": 10}),  # quantile classes (right-closed, lowest distance left out)
+        ("fixed_nint_10", {"nint": 10, "collapse": "fixed"}),
+        ("robust", {"robust": True}),
+        ("maxdist_30", {"max_dist": 30}),
+    ],
+)
+def test_variogram_options_match_nlme(bodyweight, key, kwargs):
+    ref, res = bodyweight
+    vg = res.variogram(**kwargs)
+    assert_array_equal(vg["dist"], ref[key]["dist"])
+    assert_array_equal(vg["n_pairs"], ref[key]["n_pairs"])
+    _close(vg["variog"], ref[key]["variog"])
+
+
+def test_variogram_model_and_pairs_match_nlme(bodyweight):
+    ref, res = bodyweight
+    # nlme's Variogram(corExp, distance = d, sig2 = 1): 1 - exp(-d / range)
+    vg = res.variogram()
+    assert_array_equal(vg["dist"], ref["model_pearson"]["dist"])
+    _close(vg["model"], ref["model_pearson"]["variog"])
+    pairs = res.variogram(collapse="none")
+    assert len(pairs) == len(ref["collapse_none"]["dist"])
+    # nlme lists the pairs in another order within groups: compare the sorted values
+    assert_array_equal(np.sort(pairs["dist"]), np.sort(ref["collapse_none"]["dist"]))
+    _close(np.sort(pairs["variog"]), np.sort(ref["collapse_none"]["variog"]))
+    assert (pairs["n_pairs"] == 1).all()
+
+
+# --------------------------------------------------------------------------- properties
+def test_definitions_hold(case):
+    """Pearson = response / (sigma s_ij); normalized = L^-1 Pearson with C = L L'."""
+    _, _, res = case
+    for kind in ("marginal", "conditional"):
+        raw = res.residuals(kind, "response").to_numpy()
+        pearson = res.residuals(kind, "pearson").to_numpy()
+        normal = res.residuals(kind, "normalized").to_numpy()
+        for b in diag_residuals.within_group_blocks(res):
+            assert_allclose(pearson[b.rows] * b.sd, raw[b.rows], rtol=1e-12, atol=1e-12)
+            back = np.einsum("uts,us->ut", b.chol, normal[b.rows])
+            assert_allclose(back, pearson[b.rows], rtol=1e-10, atol=1e-10)
+            assert_allclose(np.diagonal(b.corr, axis1=1, axis2=2), 1.0, rtol=1e-12)
+
+
+def test_shuffled_rows_and_relabelled_groups_give_the_same_series():
+    data = lmm.datasets.load("orthodont")
+    data.loc[5, "distance"] = np.nan  # a dropped row is absent from the Series
+    ref = _orthodont(data)
+    shuffled = data.sample(frac=1.0, random_state=7)
+    relabelled = shuffled.assign(Subject="s-" + shuffled["Subject"].str[::-1])
+    for other in (_orthodont(shuffled), _orthodont(relabelled)):
+        for kind in ("marginal", "conditional"):
+            for type_ in TYPES:
+                a = ref.residuals(kind, type_)
+                b = other.residuals(kind, type_)
+                assert 5 not in a.index and list(a.index) == [i for i in data.index if i != 5]
+                assert list(b.index) == [i for i in shuffled.index if i != 5]
+                assert_allclose(b.loc[a.index], a, rtol=1e-6, atol=1e-7)
+        for type_ in TYPES:
+            assert_allclose(other.variogram(type_), ref.variogram(type_), rtol=1e-6, atol=1e-8)
+            assert_allclose(other.acf(type_), ref.acf(type_), rtol=1e-6, atol=1e-8)
+
+
+def test_units_and_offsets():
+    """y -> 10 y + 3: raw residuals scale by 10, Pearson and normalized ones do not change."""
+    data = lmm.datasets.load("orthodont")
+    ref = _orthodont(data)
+    other = _orthodont(data.assign(distance=10 * data["distance"] + 3))
+    for kind in ("marginal", "conditional"):
+        assert_allclose(other.residuals(kind), 10 * ref.residuals(kind), rtol=1e-6, atol=1e-6)
+        for type_ in ("pearson", "normalized"):
+            assert_allclose(other.residuals(kind, type_), ref.residuals(kind, type_), atol=1e-6)
+    # the time unit: distances scale, the semivariances do not
+    vg = ref.variogram("pearson", np.asarray(data["visit"]) * 7.0)
+    assert_allclose(vg["dist"], 7.0 * ref.variogram("pearson")["dist"])
+    assert_allclose(vg["variog"], ref.variogram("pearson")["variog"])
+
+
+def test_array_model_uses_a_range_index():
+    data = lmm.datasets.load("orthodont")
+    X = np.column_stack([np.ones(len(data)), data["age"]])
+    res = lmm.MixedLM(
+        data["distance"].to_numpy(),
+        X,
+        data["Subject"].to_numpy(),
+        cov_struct=lmm.AR1(time="visit"),
+        positions=data["visit"].to_numpy(),
+    ).fit()
+    r = res.residuals("marginal", "normalized")
+    assert isinstance(r.index, pd.RangeIndex) and len(r) == len(data)
+    # a structure without positions: distances are the rows' index within their group
+    cs = lmm.mixedlm("distance ~ age", data, groups="Subject").fit()
+    assert_array_equal(cs.variogram()["dist"], [1.0, 2.0, 3.0])
+
+
+def test_bad_input_is_named():
+    res = _orthodont()
+    with pytest.raises(ValueError, match="kind must be one of 'conditional', 'marginal'"):
+        res.residuals("level1")
+    with pytest.raises(ValueError, match="type must be one of"):
+        res.residuals("marginal", "studentized")
+    with pytest.raises(ValueError, match=r"distance column\(s\) \['day'\] not in the data"):
+        res.variogram(distance="day")
+    with pytest.raises(ValueError, match="one value per row"):
+        res.variogram(distance=np.arange(3))
+    with pytest.raises(ValueError, match="collapse must be one of"):
+        res.variogram(collapse="median")
+
+
+# --------------------------------------------------------------------------- plots
+def test_plot_diagnostics_returns_a_figure_and_changes_nothing():
+    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
+
+    res = _orthodont()
+    before = res.residuals("conditional", "normalized").copy()
+    params = np.asarray(res.params).copy()
+    fig = res.plot_diagnostics(max_groups=5)
+    assert isinstance(fig, Figure) and len(fig.axes) == 4
+    assert len(fig.axes[3].lines) == 2 * 5  # a fitted line and observed points per group
+    assert_allclose(res.residuals("conditional", "normalized"), before, rtol=0, atol=0)
+    assert_allclose(np.asarray(res.params), params, rtol=0, atol=0)
+    ax = res.variogram().plot()
+    assert ax.get_xlabel() == "distance" and len(ax.lines) == 2
+    plt.close("all")
