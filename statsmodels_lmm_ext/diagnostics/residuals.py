@@ -26,7 +26,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.linalg import solve_triangular
 
 __all__ = ["KINDS", "TYPES", "residuals", "residual_values", "within_group_blocks"]
 
@@ -95,10 +94,12 @@ def residual_values(res, kind: str = "conditional", type: str = "response") -> n
 
 
 def solve_triangular_stack(L: np.ndarray, e: np.ndarray) -> np.ndarray:
-    """``L_u^-1 e_u`` for lower-triangular ``L`` (U, n, n) and ``e`` (U, n)."""
-    if L.shape[1] == 1:
-        return e / L[:, :, 0]
-    return np.stack([solve_triangular(Lu, eu, lower=True) for Lu, eu in zip(L, e, strict=True)])
+    """``L_u^-1 e_u`` for lower-triangular ``L`` (U, n, n) and ``e`` (U, n), by forward
+    substitution over the ``n`` rows (vectorised over the groups)."""
+    out = np.empty_like(e)
+    for t in range(e.shape[1]):
+        out[:, t] = (e[:, t] - np.einsum("us,us->u", L[:, t, :t], out[:, :t])) / L[:, t, t]
+    return out
 
 
 def row_index(res) -> pd.Index:
