@@ -27,6 +27,8 @@ orthodont$Sex <- as_fac(orthodont$Sex)
 bodyweight <- read.csv(file.path(data_dir, "bodyweight.csv"), stringsAsFactors = FALSE)
 bodyweight$Rat <- as_fac(bodyweight$Rat)
 bodyweight$Diet <- as_fac(bodyweight$Diet)
+wheat2 <- read.csv(file.path(data_dir, "wheat2.csv"), stringsAsFactors = FALSE)
+wheat2$variety <- as_fac(wheat2$variety)
 
 ctl_lme <- lmeControl(tolerance = 1e-10, msMaxIter = 500, maxIter = 500, msTol = 1e-12)
 ctl_gls <- glsControl(tolerance = 1e-10, msMaxIter = 500, maxIter = 500, msTol = 1e-12)
@@ -40,7 +42,12 @@ fits <- list(
     variogram_form = ~ visit | Subject, levels = NULL),
   bodyweight_lme_exp = list(
     call = 'lme(weight ~ Time * Diet, random = ~ 1 | Rat, correlation = corExp(form = ~ Time | Rat), data = bodyweight, method = "REML")',
-    variogram_form = NULL, levels = 0:1)
+    variogram_form = NULL, levels = 0:1),
+  ## one group (the field): normalized residuals and the ACF depend on the order of the rows
+  ## within the group (nlme: the data's), so only raw and Pearson ones are used from this case
+  wheat2_gls_gaus_nugget = list(
+    call = 'gls(grain_yield ~ variety - 1, correlation = corGaus(c(28, 0.2), form = ~ latitude + longitude, nugget = TRUE), data = wheat2, method = "REML", control = ctl_gls)',
+    variogram_form = NULL, levels = NULL)
 )
 
 vg_list <- function(v) list(dist = v$dist, variog = v$variog, n_pairs = v$n.pairs)
@@ -76,8 +83,13 @@ for (nm in names(fits)) {
     v <- Variogram(fit, resType = "pearson")
     mv <- Variogram(csT, distance = v$dist, sig2 = 1)
     vg$model_pearson <- list(dist = mv$dist, variog = mv$variog)
-    vg$collapse_none <- vg_list(transform(Variogram(fit, resType = "pearson", collapse = "none"),
-                                          n.pairs = 1))
+    ## and at the distances of 40 pairs (a nugget shows here: 1 - C(d) = nugget + ...)
+    d40 <- Variogram(fit, resType = "pearson", collapse = "none")$dist[seq(1, 4000, by = 100)]
+    d40 <- d40[!is.na(d40)]
+    mv <- Variogram(csT, distance = d40, sig2 = 1)
+    vg$model_pearson_pairs <- list(dist = mv$dist, variog = mv$variog)
+    pairs <- Variogram(fit, resType = "pearson", collapse = "none")
+    if (nrow(pairs) < 2000) vg$collapse_none <- vg_list(transform(pairs, n.pairs = 1))
     vg$robust <- vg_list(Variogram(fit, resType = "pearson", robust = TRUE))
     vg$maxdist_30 <- vg_list(Variogram(fit, resType = "pearson", maxDist = 30))
     vg$nint_10 <- vg_list(Variogram(fit, resType = "pearson", nint = 10))
