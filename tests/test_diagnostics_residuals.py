@@ -199,6 +199,22 @@ def test_definitions_hold(case):
             assert_allclose(np.diagonal(b.corr, axis1=1, axis2=2), 1.0, rtol=1e-12)
 
 
+def test_group_specific_structure_divides_by_each_levels_sd():
+    """SAS GROUP=: Pearson residuals use the residual variance of the subject's level."""
+    data = lmm.datasets.load("orthodont")
+    res = lmm.mixedlm(
+        "distance ~ age * Sex",
+        data,
+        groups="Subject",
+        re_formula="0",
+        cov_struct=lmm.AR1(time="visit", group="Sex"),
+    ).fit()
+    sd = res.residuals("marginal") / res.residuals("marginal", "pearson")
+    cp = res.covariance_parameters()["Estimate"]
+    for level in ("Female", "Male"):
+        assert_allclose(sd[data["Sex"] == level] ** 2, cp[f"Residual[Sex={level}]"], rtol=1e-10)
+
+
 def test_shuffled_rows_and_relabelled_groups_give_the_same_series():
     data = lmm.datasets.load("orthodont")
     data.loc[5, "distance"] = np.nan  # a dropped row is absent from the Series
