@@ -5,7 +5,7 @@ Reference values: tests/results/residuals_nlme.json, written by tests/results/re
 REML fits (lme with a random intercept, corAR1 and varIdent; gls with corSymm and varIdent;
 lme with a random intercept and corExp; gls with corGaus and a nugget on one field, where only
 raw and Pearson residuals are compared: normalized ones and the ACF depend on the order of the
-rows within the one group, nlme's the data's, ours the coordinates').
+rows within the one group: ours sort them by coordinates, nlme's follow the data's order).
 
 Tolerances: our fits and nlme's reach the same optimum to about 1e-7 in the estimates (our
 REML log-likelihoods are equal or higher: differences -1e-13 .. +2e-9), which moves the

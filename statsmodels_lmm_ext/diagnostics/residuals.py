@@ -13,8 +13,10 @@ These are the definitions of nlme's ``residuals.lme(fit, level = 0 | 1, type = .
 *within-group error* for both kinds (not by the marginal standard deviation), and normalized
 residuals of both kinds use the within-group correlation ``C_i`` (not ``V_i``).  Within a group
 the Cholesky factor is taken over the rows in the order of their positions (time), ties and
-structures without positions in data order; nlme uses the data order, which agrees when the
-data are sorted by time within group.
+structures without positions in data order, so that the residuals do not depend on the order
+of the data.  nlme's agree when the data are sorted by time within group; for other row orders
+nlme's normalized residuals depend on the order (they matched neither the time order nor the
+data order within group in a check with shuffled Orthodont rows).
 
 Everything is computed group by group (no ``N x N`` matrix).
 """
