@@ -112,9 +112,11 @@ def _distance_positions(res, distance) -> np.ndarray:
     return pos
 
 
-def pair_table(res, kind="conditional", type="pearson", distance=None) -> pd.DataFrame:
-    """All within-group pairs: ``dist``, ``variog`` (semivariance), ``model`` (one row per
-    pair; groups in turn, rows in position order)."""
+def pair_table(
+    res, kind="conditional", type="pearson", distance=None, max_dist=None
+) -> pd.DataFrame:
+    """All within-group pairs (at most ``max_dist`` apart): ``dist``, ``variog``
+    (semivariance), ``model`` (one row per pair; groups in turn, rows in position order)."""
     check_choice(kind, KINDS, "kind")
     check_choice(type, TYPES, "type")
     e = residual_values(res, kind, type)
@@ -132,14 +134,17 @@ def pair_table(res, kind="conditional", type="pearson", distance=None) -> pd.Dat
             dist = np.sqrt(((p[:, j] - p[:, k]) ** 2).sum(axis=-1))
         else:  # nlme's default form = ~ 1: the rows' index within the group
             dist = np.broadcast_to((k - j).astype(float), v.shape)
-        parts.append((dist.ravel(), v.ravel(), _model_semivariance(b, j, k, type, res).ravel()))
+        dist, v = dist.ravel(), v.ravel()
+        m = _model_semivariance(b, j, k, type).ravel()
+        keep = slice(None) if max_dist is None else dist <= max_dist  # bounds the memory
+        parts.append((dist[keep], v[keep], m[keep]))
     if not parts:
         raise ValueError("no group has two rows: a variogram needs pairs within groups")
     dist, v, m = (np.concatenate(a) for a in zip(*parts, strict=True))
     return pd.DataFrame({"dist": dist, "variog": v, "model": m})
 
 
-def _model_semivariance(b, j, k, type: str, res) -> np.ndarray:
+def _model_semivariance(b, j, k, type: str) -> np.ndarray:
     C = b.corr[:, j, k]
     if type == "pearson":
         return 1.0 - C
@@ -190,9 +195,7 @@ def variogram(
     check_choice(collapse, COLLAPSE, "collapse")
     if int(nint) < 1:
         raise ValueError(f"nint must be a positive integer, not {nint!r}")
-    pairs = pair_table(res, kind, type, distance)
-    if max_dist is not None:
-        pairs = pairs[pairs["dist"] <= max_dist]
+    pairs = pair_table(res, kind, type, distance, max_dist)
     if collapse == "none":
         out = pairs.assign(n_pairs=1)[["dist", "variog", "n_pairs", "model"]]
         return Variogram(out.reset_index(drop=True))
