@@ -29,6 +29,8 @@ __all__ = ["Target", "parameter_target", "profile_limits", "minimize_free"]
 #: how far (on the real-line scale) the search walks before it takes the bound as the limit
 _T_MAX = 18.0
 _MAX_STEPS = 40
+#: tolerance of the limits on the real-line scale (relative 1e-8 for standard deviations)
+_XTOL = 1e-8
 
 
 @dataclass
@@ -102,7 +104,7 @@ def minimize_free(fun: Callable[[np.ndarray], np.ndarray], w0: np.ndarray, resta
         g = np.where(np.isfinite(g), g, 0.0)
         return float(f0), g
 
-    opts = {"ftol": 1e-15, "gtol": 1e-8, "maxiter": 1000, "maxcor": 20}
+    opts = {"ftol": 1e-13, "gtol": 1e-7, "maxiter": 1000, "maxcor": 20}
     best = optimize.minimize(fg, w0, jac=True, method="L-BFGS-B", options=opts)
     if restart is not None:
         mask, value = restart
@@ -169,20 +171,25 @@ def _limit(prof: _Profile, c_hat: float, sign: float, z: float, step: float) -> 
         a, b = lo, tg.raw_step
         for _ in range(_MAX_STEPS):
             if f(b) > 0:
-                return optimize.brentq(f, a, b, xtol=1e-10 * b, rtol=1e-12)
+                return optimize.brentq(f, a, b, xtol=_XTOL * b, rtol=1e-12)
             a, b = b, 2.0 * b
         return hi
     t0 = _line(tg, c_hat)
     f = lambda t: prof.zeta(_unline(tg, t), sign) - sign * z  # noqa: E731
-    a, d = t0, step
+    # the signed root is close to linear on this scale: the first try is the Wald limit, the
+    # next ones extrapolate the signed root linearly (with a margin), then grow the step
+    a, d = t0, z * step
     for _ in range(_MAX_STEPS):
         b = a + sign * d
         if abs(b - t0) > _T_MAX + abs(t0):
             break
-        if sign * f(b) > 0:
-            t = optimize.brentq(f, min(a, b), max(a, b), xtol=1e-10, rtol=1e-12)
+        fb = f(b)
+        if sign * fb > 0:
+            t = optimize.brentq(f, min(a, b), max(a, b), xtol=_XTOL, rtol=1e-12)
             return _unline(tg, t)
-        a, d = b, 1.5 * d
+        slope = abs(fb + sign * z) / abs(b - t0)  # |zeta(b)| / distance
+        a = b
+        d = max(1.2 * (z - abs(fb + sign * z)) / slope, d) if slope > 0 else 2.0 * d
     if sign < 0 and tg.zero_ok:  # below any log-scale step: bracket on the raw scale
         g = lambda c: prof.zeta(c, -1.0) + z  # noqa: E731
         return optimize.brentq(g, lo, _unline(tg, a), xtol=1e-14, rtol=1e-12)
