@@ -161,12 +161,12 @@ def _limit(prof: _Profile, c_hat: float, sign: float, z: float, step: float) -> 
     Brent's method between the last two points."""
     tg = prof.target
     lo, hi = tg.bounds
+    # a standard deviation (or ICC) estimated at zero: search above it on the raw scale
+    at_lo = c_hat <= lo or (tg.zero_ok and c_hat - lo < 1e-6 * tg.raw_step)
     if sign < 0 and tg.zero_ok:
-        if abs(prof.zeta(lo, -1.0)) <= z:
+        if at_lo or abs(prof.zeta(lo, -1.0)) <= z:
             return lo  # the profile at zero stays below the cut-off (lme4: lower limit 0)
-        if c_hat <= lo:
-            return lo
-    if c_hat <= lo:  # estimate on the boundary (a standard deviation of zero): raw scale
+    if at_lo:
         f = lambda c: prof.zeta(c, 1.0) - z  # noqa: E731
         a, b = lo, tg.raw_step
         for _ in range(_MAX_STEPS):
