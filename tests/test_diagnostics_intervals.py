@@ -177,16 +177,31 @@ def test_icc_matches_dense_profile_and_nlme_wald(key):
         assert out["lower"].iloc[0] == 0.0  # the profile at ICC = 0 stays below the cut-off
 
 
-def test_icc_two_components_definition():
-    """ICC_k = sigma_k^2 / (sum_j sigma_j^2 + sigma^2) for each variance component."""
-    o = lmm.datasets.load("orthodont")
-    res = _fit(o, "distance ~ age", "Subject", re_formula="1", vc_formula={"v": "0 + C(visit)"})
+def test_icc_two_components_definition_and_cutoff():
+    """ICC_k = sigma_k^2 / (sum_j sigma_j^2 + sigma^2) for each variance component (Oats
+    split plot: blocks and whole plots); at each profile limit the REML deviance,
+    re-optimised with the ICC held there, exceeds its minimum by chi2_1(0.95)."""
+    from scipy import stats
+
+    from statsmodels_lmm_ext.diagnostics.intervals import _estimate, _icc_target
+    from statsmodels_lmm_ext.diagnostics.profile import _Profile
+    from statsmodels_lmm_ext.diagnostics.sdscale import SdScale
+
+    d = lmm.datasets.load("oats")
+    res = _fit(d, "grain_yield ~ nitro_f + Variety", "Block", re_formula="1",
+               vc_formula={"plot": "0 + C(Variety)"})  # fmt: skip
     cp = res.covariance_parameters()["Estimate"]
-    out = res.icc(method="wald")
-    tot = cp.sum()
-    assert list(out.index) == ["Subject", "v"]
-    assert_allclose(out["estimate"], cp.iloc[:2].to_numpy() / tot, rtol=1e-10)
-    assert ((out["lower"] < out["estimate"]) & (out["estimate"] < out["upper"])).all()
+    out = res.icc()
+    assert list(out.index) == ["Block", "plot"]
+    assert_allclose(out["estimate"], cp.iloc[:2].to_numpy() / cp.sum(), rtol=1e-6)
+    assert_allclose(res.icc(method="wald")["estimate"], out["estimate"], rtol=1e-6)
+    sds = SdScale(res.cov_params_spec, res.model.engine, True)
+    phi, dmin = _estimate(sds, res)
+    crit = stats.chi2.ppf(0.95, 1)
+    for k, name in zip([0, 1], out.index, strict=True):
+        prof = _Profile(sds, _icc_target(k, [0, 1], sds.k_lin), phi, dmin)
+        for side in ("lower", "upper"):
+            assert_allclose(prof.deviance(out.loc[name, side]) - dmin, crit, rtol=1e-5)
 
 
 def test_icc_refuses_random_slopes_and_no_random_effects(sleep):
