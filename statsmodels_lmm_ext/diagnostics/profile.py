@@ -132,13 +132,23 @@ class _Profile:
         self._restart = (self.free.raw, np.where(self.free.raw, 0.1 * np.abs(
             self.phi_hat[self.free.idx]) + 1e-3, 0.0))  # fmt: skip
 
-    def deviance(self, c: float) -> float:
-        w0 = min(self.done, key=lambda cw: abs(cw[0] - c))[1]
+    def _start(self, c: float, fun) -> np.ndarray:
+        """Warm start at ``c``: the nuisance parameters extrapolated linearly from the two
+        nearest points done (if finite there), else those of the nearest."""
+        near = sorted(self.done, key=lambda cw: abs(cw[0] - c))[:2]
+        w0 = near[0][1]
+        if len(near) == 2 and near[0][0] != near[1][0]:
+            (c1, w1), (c2, w2) = near
+            w = w1 + (c - c1) * (w1 - w2) / (c1 - c2)
+            if np.isfinite(fun(w[None])[0]):
+                return w
+        return w0
 
+    def deviance(self, c: float) -> float:
         def fun(W):
             return self.sds.deviance(self.target.fill(c, self.free.to_phi(W, self.phi_hat)))
 
-        dev, w = minimize_free(fun, w0, self._restart)
+        dev, w = minimize_free(fun, self._start(c, fun), self._restart)
         if np.isfinite(dev):
             self.done.append((c, w))
         return dev
