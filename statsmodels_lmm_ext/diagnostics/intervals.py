@@ -230,14 +230,16 @@ def icc(res, alpha: float = 0.05, method: str = "profile") -> pd.DataFrame:
         return _frame(names, lo_w, est_w, hi_w, f"Intraclass correlations ({1 - alpha:.0%})",
                       [note, "Wald intervals on the logit scale (delta method)"])  # fmt: skip
     phi, dev_min = _estimate(sds, res)
+    se_theta = np.sqrt(np.clip(np.diag(res.variance_model.cov_theta("observed")), 0, None))
     lims, est = [], []
-    for i, k in enumerate(comps):
+    for k in comps:
         tg = _icc_target(k, comps, sig)
         c = tg.value(phi)
-        se = np.sqrt(np.diag(res.variance_model.cov_theta("observed")))[k]
-        step = se / (phi[k] ** 2 * (1 - c)) if c > 0 else 0.25  # d logit(icc) / d sigma_k^2
+        # first step: the Wald SE of logit(ICC_k), d logit / d sigma_k^2 = 1 / (sigma_k^2 (1 - c))
+        step = se_theta[k] / (phi[k] ** 2 * (1 - c)) if c > 0 else 0.25
         lims.append(profile_limits(sds, tg, phi, dev_min, z, step))
         est.append(c)
     lo, hi = (np.array(v) for v in zip(*lims, strict=True))
+    notes = [note, f"Profile-likelihood intervals of the {res.method} deviance"]
     return _frame(names, lo, np.array(est), hi, f"Intraclass correlations ({1 - alpha:.0%})",
-                  [note, f"Profile-likelihood intervals of the {res.method} deviance"])  # fmt: skip
+                  notes)  # fmt: skip
