@@ -74,6 +74,7 @@ def test_profile_variance_components_match_lme4(key):
     assert_allclose(ci["upper"], ref["upper"], rtol=1e-3)
     if key == "dyestuff2":
         assert ci.loc["Batch SD", "lower"] == 0.0  # lme4: the profile at 0 is below the cut-off
+        assert ci.attrs["notes"][-1].startswith("Singular fit")
 
 
 def test_profile_reml_contains_estimates_and_reaches_cutoff():

@@ -27,7 +27,7 @@ from .._display import NotedFrame
 from .._threads import blas_threads
 from ..params import bounded_interval
 from .profile import Target, _Free, minimize_free, parameter_target, profile_limits
-from .sdscale import SD, VCSD, SdScale, to_line
+from .sdscale import COR, SD, VCSD, SdScale, to_line
 
 __all__ = ["conf_int_cov", "icc"]
 
@@ -64,6 +64,11 @@ def _estimate(sds: SdScale, res) -> tuple[np.ndarray, float]:
         return sds.deviance(free.to_phi(W, phi0))
 
     dev, w = minimize_free(fun, free.to_w(phi0), restart)
+    if not (np.isfinite(dev0) or dev < 1e300):
+        raise RuntimeError(
+            "the deviance is not finite at the estimates (a covariance matrix that is not "
+            "positive definite); no intervals can be profiled from this fit"
+        )
     if dev < dev0:
         return free.to_phi(w, phi0)[0], dev
     return phi0, dev0
@@ -139,9 +144,22 @@ def conf_int_cov(res, method: str = "profile", alpha: float = 0.05, *,
     lims = [profile_limits(sds, parameter_target(sds, j, phi), phi, dev_min, z, steps[j])
             for j in range(sds.k)]  # fmt: skip
     lo, hi = (np.array(v) for v in zip(*lims, strict=True))
-    note = (f"Profile-likelihood intervals of the {'REML' if crit else 'ML'} deviance "
-            "(estimates of that criterion)")  # fmt: skip
-    return _frame(sds.names, lo, phi, hi, f"{1 - alpha:.0%} intervals", [note])
+    notes = [f"Profile-likelihood intervals of the {'REML' if crit else 'ML'} deviance "
+             "(estimates of that criterion)"]  # fmt: skip
+    if _singular(sds, phi):
+        notes.append(
+            "Singular fit (a standard deviation at 0 or a correlation at +-1): limits of the "
+            "parameters tied to it may be the bounds of their range"
+        )
+    return _frame(sds.names, lo, phi, hi, f"{1 - alpha:.0%} intervals", notes)
+
+
+def _singular(sds: SdScale, phi: np.ndarray) -> bool:
+    kinds = np.array(sds.kinds)
+    sd = phi[np.isin(kinds, [SD, VCSD])]
+    cor = phi[kinds == COR]
+    tiny = 1e-4 * phi[sds.k_lin]
+    return bool(np.any(np.abs(sd) < tiny) or np.any(np.abs(cor) > 1 - 1e-4))
 
 
 # ---------------------------------------------------------------------- ICC

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import optimize
 
-from .sdscale import SD, VCSD, SdScale, from_line, to_line
+from .sdscale import COR, SD, VCSD, SdScale, from_line, to_line
 
 __all__ = ["Target", "parameter_target", "profile_limits", "minimize_free"]
 
@@ -68,6 +68,7 @@ class _Free:
     def __init__(self, sds: SdScale, solve: int | None):
         self.idx = np.array([j for j in range(sds.k) if j != solve], int)
         self.raw = np.array([sds.kinds[j] in (SD, VCSD) for j in self.idx], bool)
+        self.cor = np.array([sds.kinds[j] == COR for j in self.idx], bool)
         self.bounds = [sds.bounds[j] for j in self.idx]
 
     def to_w(self, phi: np.ndarray) -> np.ndarray:
@@ -142,7 +143,14 @@ class _Profile:
             w = w1 + (c - c1) * (w1 - w2) / (c1 - c2)
             if np.isfinite(fun(w[None])[0]):
                 return w
-        return w0
+        if np.isfinite(fun(w0[None])[0]) or not self.free.cor.any():
+            return w0
+        # the other correlations with this value make no positive definite matrix (a
+        # singular fit): shrink them towards zero until they do
+        W = np.repeat(w0[None], 5, axis=0)
+        W[:, self.free.cor] *= np.array([0.9, 0.7, 0.4, 0.1, 0.0])[:, None]
+        ok = np.flatnonzero(np.isfinite(fun(W)))
+        return W[ok[0]] if ok.size else w0
 
     def deviance(self, c: float) -> float:
         def fun(W):

@@ -180,7 +180,8 @@ class SdScale:
         return lin, PHI[:, self.k_lin] ** 2, PHI[:, self.k_lin + 1 :]
 
     def _corr_ok(self, PHI: np.ndarray) -> np.ndarray:
-        """Mask of rows whose random-effects correlations form a positive definite matrix."""
+        """Mask of rows whose random-effects correlations form a positive semi-definite
+        matrix."""
         q = self.spec.k_re
         if q < 2:
             return np.ones(PHI.shape[0], bool)
@@ -189,7 +190,8 @@ class SdScale:
         C[:, il[0], il[1]] = PHI[:, : self.spec.k_re2]
         C = C + np.swapaxes(np.tril(C, -1), 1, 2)
         C[:, np.arange(q), np.arange(q)] = 1.0
-        return np.linalg.eigvalsh(C)[:, 0] > 1e-10
+        # a singular fitted G (a correlation of +-1) is on the boundary, not outside
+        return np.linalg.eigvalsh(C)[:, 0] > -1e-9
 
     # ------------------------------------------------------------------ deviance
     def deviance(self, PHI: np.ndarray) -> np.ndarray:
