@@ -448,7 +448,12 @@ class MixedLMResults(sm_mlm.MixedLMResults):
 
     # --------------------------------------------- intervals for covariance parameters, ICC
     def conf_int_cov(
-        self, method: str = "profile", alpha: float = 0.05, *, reml: bool | None = None
+        self,
+        method: str = "profile",
+        alpha: float = 0.05,
+        *,
+        reml: bool | None = None,
+        parm=None,
     ) -> pd.DataFrame:
         """Intervals for the covariance parameters on the sd / correlation scale.
 
@@ -464,6 +469,8 @@ class MixedLMResults(sm_mlm.MixedLMResults):
         reml : bool, optional
             The deviance profiled (default: the fit's criterion; lme4 always profiles the ML
             deviance: ``reml=False``).
+        parm : sequence of str, optional
+            Only these rows (lme4's ``parm``).
 
         Returns
         -------
@@ -473,7 +480,7 @@ class MixedLMResults(sm_mlm.MixedLMResults):
             deviation, ``Residual SD`` and residual-structure parameter.  See
             :mod:`statsmodels_lmm_ext.diagnostics.intervals`.
         """
-        return _intervals.conf_int_cov(self, method, alpha, reml=reml)
+        return _intervals.conf_int_cov(self, method, alpha, reml=reml, parm=parm)
 
     def icc(self, alpha: float = 0.05, method: str = "profile") -> pd.DataFrame:
         """Intraclass correlations ``sigma_k^2 / (sum_j sigma_j^2 + sigma^2)`` of the random

@@ -277,3 +277,13 @@ def test_wald_standard_errors_are_the_exact_hessian():
     z = stats.norm.ppf(0.975)
     se = (to_line(ci[["upper"]].to_numpy().T, b) - to_line(ci[["lower"]].to_numpy().T, b))[0]
     assert_allclose(se / (2 * z), se_fd, rtol=1e-5)
+
+
+def test_parm_selects_rows(sleep, sleep_profile_ml):
+    one = sleep.conf_int_cov(reml=False, parm=["Days SD"])
+    assert list(one.index) == ["Days SD"]
+    assert_allclose(one.to_numpy(), sleep_profile_ml.loc[["Days SD"]].to_numpy(), rtol=1e-6)
+    wald = sleep.conf_int_cov("wald", parm="Residual SD")
+    assert list(wald.index) == ["Residual SD"]
+    with pytest.raises(ValueError, match="unknown parameter"):
+        sleep.conf_int_cov("wald", parm=["Subject Var"])

@@ -99,7 +99,7 @@ def _criterion(res, reml: bool | None) -> bool:
 
 @blas_threads()
 def conf_int_cov(res, method: str = "profile", alpha: float = 0.05, *,
-                 reml: bool | None = None) -> pd.DataFrame:  # fmt: skip
+                 reml: bool | None = None, parm=None) -> pd.DataFrame:  # fmt: skip
     """Intervals for the covariance parameters on the sd / correlation scale.
 
     Parameters
@@ -114,6 +114,9 @@ def conf_int_cov(res, method: str = "profile", alpha: float = 0.05, *,
         Profile: the deviance profiled (default: the fit's criterion; ``False`` profiles the
         ML deviance, as lme4 does for every fit, REML ones included, and reports the ML
         estimates).
+    parm : sequence of str, optional
+        Only these rows (names as in the returned frame), as lme4's ``parm``: a profile
+        costs one search per row.
 
     Returns
     -------
@@ -128,6 +131,7 @@ def conf_int_cov(res, method: str = "profile", alpha: float = 0.05, *,
     z = stats.norm.ppf(1 - alpha / 2)
     if method == "wald":
         sds = SdScale(res.cov_params_spec, m.engine, res.reml)
+        rows = _rows(sds, parm)
         vm = res.variance_model
         phi = sds.from_theta(vm.theta)
         J = sds.jacobian(vm.theta)
@@ -136,13 +140,14 @@ def conf_int_cov(res, method: str = "profile", alpha: float = 0.05, *,
         note = (f"Wald intervals ({res.method}): log scale for standard deviations, Fisher z "
                 "for correlations, logit / log scale of other bounded parameters; SEs from "
                 "the inverse observed information")  # fmt: skip
-        return _frame(sds.names, lo, phi, hi, f"{1 - alpha:.0%} intervals", [note])
+        return _frame(sds.names, lo, phi, hi, f"{1 - alpha:.0%} intervals", [note]).iloc[rows]
     crit = _criterion(res, reml)
     sds = SdScale(res.cov_params_spec, m.engine, crit)
+    rows = _rows(sds, parm)
     phi, dev_min = _estimate(sds, res)
     steps = _wald_se_line(sds, res, phi)
     lims = [profile_limits(sds, parameter_target(sds, j, phi), phi, dev_min, z, steps[j])
-            for j in range(sds.k)]  # fmt: skip
+            for j in rows]  # fmt: skip
     lo, hi = (np.array(v) for v in zip(*lims, strict=True))
     notes = [f"Profile-likelihood intervals of the {'REML' if crit else 'ML'} deviance "
              "(estimates of that criterion)"]  # fmt: skip
@@ -151,7 +156,20 @@ def conf_int_cov(res, method: str = "profile", alpha: float = 0.05, *,
             "Singular fit (a standard deviation at 0 or a correlation at +-1): limits of the "
             "parameters tied to it may be the bounds of their range"
         )
-    return _frame(sds.names, lo, phi, hi, f"{1 - alpha:.0%} intervals", notes)
+    names = [sds.names[j] for j in rows]
+    return _frame(names, lo, phi[rows], hi, f"{1 - alpha:.0%} intervals", notes)
+
+
+def _rows(sds: SdScale, parm) -> list[int]:
+    """Positions of the rows ``parm`` names (all rows if None)."""
+    names = sds.names
+    if parm is None:
+        return list(range(len(names)))
+    parm = [parm] if isinstance(parm, str) else list(parm)
+    unknown = [p for p in parm if p not in names]
+    if unknown:
+        raise ValueError(f"parm: unknown parameter(s) {unknown}; the rows are {names}")
+    return [names.index(p) for p in parm]
 
 
 def _singular(sds: SdScale, phi: np.ndarray) -> bool:
