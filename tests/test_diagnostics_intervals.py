@@ -10,6 +10,8 @@ Reference values: tests/results/conf_int_cov.json, produced by tests/results/con
   1e-4 set in the script); ours from the exact observed information.  They agree to about
   1e-4 relative on the small models and 5e-4 on the ten-parameter unstructured gls;
   tolerance 1e-3 relative.
+* REML profile of sleepstudy (lme4 profiles only ML): the REML deviance written out in R and
+  profiled with optim / uniroot: they agree to 1e-9; tolerance 1e-6 relative.
 * ICC: the REML profile likelihood of the ICC written out with dense matrices in R (optimize /
   uniroot to 1e-12): tolerance 1e-5 absolute; the Wald interval from nlme's apVar (delta
   method on the logit scale): 1e-4 absolute.
@@ -58,6 +60,18 @@ def test_profile_sleepstudy_matches_lme4(sleep_profile_ml):
     est = [ml["Subject (Intercept) NA"], ml["Subject (Intercept) Days"],
            ml["Subject Days NA"], ml["Residual NA NA"]]  # fmt: skip
     assert_allclose(ci["estimate"], est, rtol=1e-4)
+
+
+def test_profile_reml_sleepstudy_matches_written_out_reml_profile(sleep):
+    """The default profiles the REML deviance (lme4 cannot); reference: the REML deviance of
+    the random-slope model written out group by group in R and profiled with optim and
+    uniroot (conf_int_cov.R); they agree to 1e-9, tolerance 1e-6 for R's optimiser."""
+    ref = REF["sleepstudy_reml_profile"]
+    rows = ["Subject x Days Corr", "Days SD"]  # R's rows 2 and 3
+    ci = sleep.conf_int_cov(parm=rows)
+    assert_allclose(ci["lower"], ref["lower"], rtol=1e-6)
+    assert_allclose(ci["upper"], ref["upper"], rtol=1e-6)
+    assert_allclose(ci["estimate"], np.asarray(ref["estimate"])[[1, 2]], rtol=1e-5)
 
 
 @pytest.mark.parametrize("key", ["dyestuff", "dyestuff2"])

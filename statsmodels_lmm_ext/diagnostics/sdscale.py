@@ -52,16 +52,17 @@ def from_line(t: np.ndarray, bounds) -> np.ndarray:
     """Inverse of :func:`to_line`."""
     t = np.asarray(t, float)
     out = np.empty_like(t)
-    for j, (lo, hi) in enumerate(bounds):
-        v = t[..., j]
-        if np.isinf(lo) and np.isinf(hi):
-            out[..., j] = v
-        elif np.isinf(hi):
-            out[..., j] = lo + np.exp(v)
-        elif np.isinf(lo):
-            out[..., j] = hi - np.exp(-v)
-        else:
-            out[..., j] = lo + (hi - lo) * expit(v)
+    with np.errstate(over="ignore"):  # far out on the line: inf, where the deviance is inf
+        for j, (lo, hi) in enumerate(bounds):
+            v = t[..., j]
+            if np.isinf(lo) and np.isinf(hi):
+                out[..., j] = v
+            elif np.isinf(hi):
+                out[..., j] = lo + np.exp(v)
+            elif np.isinf(lo):
+                out[..., j] = hi - np.exp(-v)
+            else:
+                out[..., j] = lo + (hi - lo) * expit(v)
     return out
 
 

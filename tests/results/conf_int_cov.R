@@ -62,6 +62,68 @@ out$dyestuff2 <- c(lme4_case(Yield ~ 1 + (1 | Batch), Dyestuff2),
                    list(data = list(Batch = as.character(Dyestuff2$Batch),
                                     Yield = Dyestuff2$Yield)))
 
+## ------------------------------------------- REML profile written out (sleepstudy)
+## lme4 profiles only the ML deviance; our default profiles the fit's criterion.  Reference
+## for the REML profile: the REML deviance -2 l(sd_int, cor, sd_days, sigma) of the
+## random-slope model written out group by group (V_i = Z_i G Z_i' + sigma^2 I), minimised
+## with optim (BFGS, then Nelder-Mead, then BFGS) over the other three parameters on the
+## log / atanh scale, and the limits found with uniroot() where the profile deviance exceeds
+## the minimum by qchisq(level, 1).
+reml_profile_sleepstudy <- function(d, rows) {
+  y <- d$Reaction
+  X <- cbind(1, d$Days)
+  n <- length(y)
+  p <- ncol(X)
+  groups <- split(seq_len(n), d$Subject)
+  dev <- function(par) tryCatch(dev1(par), error = function(e) 1e10)  # outside the space
+  dev1 <- function(par) {  # par = (sd_int, cor, sd_days, sigma)
+    G <- matrix(c(par[1]^2, par[2] * par[1] * par[3], par[2] * par[1] * par[3], par[3]^2), 2)
+    ld <- 0; A <- matrix(0, p, p); b <- numeric(p); cc <- 0
+    for (g in groups) {
+      ch <- chol(X[g, ] %*% G %*% t(X[g, ]) + par[4]^2 * diag(length(g)))
+      ld <- ld + 2 * sum(log(diag(ch)))
+      Xs <- backsolve(ch, X[g, ], transpose = TRUE)
+      ys <- backsolve(ch, y[g], transpose = TRUE)
+      A <- A + crossprod(Xs); b <- b + drop(crossprod(Xs, ys)); cc <- cc + sum(ys^2)
+    }
+    q <- cc - sum(b * solve(A, b))
+    (n - p) * log(2 * pi) + ld + as.numeric(determinant(A)$modulus) + q
+  }
+  to_par <- function(x) c(exp(x[1]), tanh(x[2]), exp(x[3]), exp(x[4]))
+  minimise <- function(f, x0) {
+    ctl <- list(reltol = 1e-15, maxit = 5000, ndeps = rep(1e-6, length(x0)))
+    r <- optim(x0, f, method = "BFGS", control = ctl)
+    r <- optim(r$par, f, method = "Nelder-Mead", control = list(reltol = 1e-15, maxit = 5000))
+    optim(r$par, f, method = "BFGS", control = ctl)
+  }
+  fm <- lmer(Reaction ~ Days + (Days | Subject), data = d, REML = TRUE)
+  vc <- as.data.frame(VarCorr(fm))$sdcor  # sd_int, sd_days, cor, sigma
+  x0 <- c(log(vc[1]), atanh(vc[3]), log(vc[2]), log(vc[4]))
+  full <- minimise(function(x) dev(to_par(x)), x0)
+  dmin <- full$value
+  xhat <- full$par
+  crit <- qchisq(level, 1)
+  res <- list(estimate = to_par(xhat), deviance = dmin, rows = rows, lower = c(), upper = c())
+  for (j in rows) {
+    warm <- xhat[-j]
+    prof <- function(t) {  # t on the real line of parameter j
+      r <- minimise(function(x) { z <- numeric(4); z[j] <- t; z[-j] <- x; dev(to_par(z)) },
+                    warm)
+      warm <<- r$par
+      r$value - dmin - crit
+    }
+    se <- 0.3
+    lo <- uniroot(prof, xhat[j] - c(8 * se, 0), tol = 1e-10)$root
+    warm <- xhat[-j]
+    hi <- uniroot(prof, xhat[j] + c(0, 8 * se), tol = 1e-10)$root
+    z <- numeric(4); z[j] <- lo; res$lower <- c(res$lower, to_par(z)[j])
+    z[j] <- hi; res$upper <- c(res$upper, to_par(z)[j])
+  }
+  res
+}
+## rows: 2 = correlation, 3 = sd of the Days slope (1-based in (sd_int, cor, sd_days, sigma))
+out$sleepstudy_reml_profile <- reml_profile_sleepstudy(sleepstudy, c(2, 3))
+
 ## ---------------------------------------------------------------- nlme Wald
 as_fac <- function(x) factor(as.character(x), levels = sort(unique(as.character(x)),
                                                            method = "radix"))
