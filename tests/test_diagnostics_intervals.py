@@ -226,6 +226,14 @@ def test_icc_refuses_random_slopes_and_no_random_effects(sleep):
     gls = _fit(o, "distance ~ age", "Subject", re_formula="0", cov_struct=lmm.AR1(time="visit"))
     with pytest.raises(ValueError, match="random intercept or a variance component"):
         gls.icc()
+    cs = _fit(o, "distance ~ age", "Subject", re_formula="0", cov_struct=lmm.CompoundSymmetry())
+    with pytest.raises(ValueError, match="rho row of conf_int_cov"):
+        cs.icc()
+    d = lmm.datasets.load("oats")
+    slope_vc = _fit(d, "grain_yield ~ nitro_f", "Block", re_formula="1",
+                    vc_formula={"n": "0 + nitro"})  # fmt: skip
+    with pytest.raises(ValueError, match="indicator designs"):
+        slope_vc.icc()
 
 
 def test_bad_arguments(sleep):

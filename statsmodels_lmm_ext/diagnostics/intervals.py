@@ -186,17 +186,32 @@ def _icc_components(res, sds: SdScale) -> list[int]:
     for random slopes or a model without random effects."""
     m = res.model
     spec = res.cov_params_spec
-    if spec.k_re > 1 or (spec.k_re == 1 and np.ptp(np.asarray(m.exog_re)[:, 0]) > 0):
+    if spec.k_re > 1 or (spec.k_re == 1 and np.any(np.asarray(m.exog_re)[:, 0] != 1.0)):
         names = ", ".join(spec.re_names)
         raise ValueError(
             f"icc() needs random intercepts or variance components only; the random effects "
             f"({names}) include slopes, whose share of the variance depends on the "
             "covariate: fit the random intercept alone or use conf_int_cov()"
         )
+    for name, mats in zip(spec.vc_names, getattr(m.exog_vc, "mats", []), strict=False):
+        for mat in mats:
+            mat = np.asarray(mat, float)
+            if mat.size and (np.any((mat != 0) & (mat != 1)) or np.any(mat.sum(axis=1) > 1)):
+                raise ValueError(
+                    f"icc() needs variance components with indicator designs (one 1 per row); "
+                    f"the design of {name!r} is not one, so its share of the variance "
+                    "depends on the row: use conf_int_cov()"
+                )
     comps = [j for j, k in enumerate(sds.kinds) if k in (SD, VCSD)]
     if not comps:
+        hint = ""
+        if getattr(spec.cov_struct, "constant_correlation", False):
+            hint = (
+                "; with compound symmetry the residual correlation rho is the intraclass "
+                "correlation: its interval is the rho row of conf_int_cov()"
+            )
         raise ValueError(
-            "icc() needs a random intercept or a variance component; the model has none"
+            "icc() needs a random intercept or a variance component; the model has none" + hint
         )
     return comps
 
