@@ -253,13 +253,14 @@ def test_invariant_to_rows_labels_and_units():
     rng = np.random.default_rng(14)
     e = d.iloc[rng.permutation(len(d))].copy()
     e["Batch"] = e["Batch"].map(lambda b: f"lot-{ord(b) * 7 % 11}")
-    e["Yield"] = 1000.0 + 0.01 * e["Yield"]  # offset and unit change
-    other = _fit(e, "Yield ~ 1", "Batch")
-    ci2 = other.conf_int_cov()
-    assert_allclose(ci2.to_numpy(), 0.01 * ci.to_numpy(), rtol=1e-5)
-    assert_allclose(other.icc().to_numpy(), icc.to_numpy(), rtol=1e-5, atol=1e-7)
-    w, w2 = base.conf_int_cov("wald"), other.conf_int_cov("wald")
-    assert_allclose(w2.to_numpy(), 0.01 * w.to_numpy(), rtol=1e-6)
+    for unit in (1e-5, 1e4):
+        e["Yield"] = 1000.0 + unit * d["Yield"].loc[e.index]  # offset and unit change
+        other = _fit(e, "Yield ~ 1", "Batch")
+        ci2 = other.conf_int_cov()
+        assert_allclose(ci2.to_numpy(), unit * ci.to_numpy(), rtol=1e-5)
+        assert_allclose(other.icc().to_numpy(), icc.to_numpy(), rtol=1e-5, atol=1e-7)
+        w, w2 = base.conf_int_cov("wald"), other.conf_int_cov("wald")
+        assert_allclose(w2.to_numpy(), unit * w.to_numpy(), rtol=1e-6)
 
 
 def test_correlation_rows_are_unit_free(sleep_profile_ml):

@@ -58,12 +58,12 @@ def _estimate(sds: SdScale, res) -> tuple[np.ndarray, float]:
     phi0 = sds.from_theta(res.variance_model.theta)
     dev0 = float(sds.deviance(phi0[None])[0])
     free = _Free(sds, None)
-    restart = (free.raw, np.where(free.raw, 0.1 * np.abs(phi0[free.idx]) + 1e-3, 0.0))
+    scale, restart = free.scales(phi0)
 
     def fun(W):
         return sds.deviance(free.to_phi(W, phi0))
 
-    dev, w = minimize_free(fun, free.to_w(phi0), restart)
+    dev, w = minimize_free(fun, free.to_w(phi0), restart, scale)
     if not (np.isfinite(dev0) or dev < 1e300):
         raise RuntimeError(
             "the deviance is not finite at the estimates (a covariance matrix that is not "

@@ -70,6 +70,17 @@ class _Free:
         self.raw = np.array([sds.kinds[j] in (SD, VCSD) for j in self.idx], bool)
         self.cor = np.array([sds.kinds[j] == COR for j in self.idx], bool)
         self.bounds = [sds.bounds[j] for j in self.idx]
+        self.k_lin = sds.k_lin
+
+    def scales(self, phi_hat: np.ndarray) -> tuple[np.ndarray, tuple]:
+        """The size of each coordinate at the estimate ``phi_hat`` (standard deviations: their
+        estimate, at least a twentieth of sigma; others 1) and the restart rule of
+        :func:`minimize_free` (a standard deviation stuck at zero restarts at a tenth of its
+        size)."""
+        x = np.abs(np.asarray(phi_hat, float)[self.idx])
+        sigma = float(phi_hat[self.k_lin])
+        size = np.where(self.raw, np.maximum(x, 0.05 * sigma), 1.0)
+        return size, (self.raw, np.where(self.raw, 0.1 * size, 0.0))
 
     def to_w(self, phi: np.ndarray) -> np.ndarray:
         x = np.asarray(phi, float)[self.idx]
@@ -84,19 +95,23 @@ class _Free:
         return PHI
 
 
-def minimize_free(fun: Callable[[np.ndarray], np.ndarray], w0: np.ndarray, restart=None):
+def minimize_free(fun: Callable[[np.ndarray], np.ndarray], w0: np.ndarray, restart=None,
+                  scale=None):  # fmt: skip
     """Minimise ``fun`` (batched: rows of ``W`` -> values) from ``w0`` with L-BFGS-B and central
-    differences evaluated in one batch; a coordinate of ``restart`` (mask, value) found at zero
-    (a stationary point of ``|w|``) is restarted once there.  Returns ``(value, w)``."""
+    differences evaluated in one batch, in the coordinates ``w / scale`` (``scale``: the size
+    of each coordinate, so that steps and the stopping rule do not depend on the data's
+    units); a coordinate of ``restart`` (mask, value) found at zero (a stationary point of
+    ``|w|``) is restarted once there.  Returns ``(value, w)``."""
     w0 = np.asarray(w0, float)
     m = len(w0)
     if m == 0:
         return float(fun(w0[None])[0]), w0
+    s = np.ones(m) if scale is None else np.asarray(scale, float)
 
-    def fg(w):
-        h = 1e-5 * np.maximum(1.0, np.abs(w))
-        P = np.vstack([w, w + np.diag(h), w - np.diag(h)])
-        d = fun(P)
+    def fg(v):
+        h = 1e-5 * np.maximum(1.0, np.abs(v))
+        P = np.vstack([v, v + np.diag(h), v - np.diag(h)])
+        d = fun(P * s)
         f0, fp, fm = d[0], d[1 : m + 1], d[m + 1 :]
         if not np.isfinite(f0):
             return 1e300, np.zeros(m)
@@ -106,17 +121,18 @@ def minimize_free(fun: Callable[[np.ndarray], np.ndarray], w0: np.ndarray, resta
         return float(f0), g
 
     opts = {"ftol": 1e-13, "gtol": 1e-7, "maxiter": 1000, "maxcor": 20}
-    best = optimize.minimize(fg, w0, jac=True, method="L-BFGS-B", options=opts)
+    best = optimize.minimize(fg, w0 / s, jac=True, method="L-BFGS-B", options=opts)
     if restart is not None:
         mask, value = restart
-        stuck = mask & (np.abs(best.x) < 1e-6 * np.maximum(np.abs(value), 1.0))
+        v_restart = np.asarray(value, float) / s
+        stuck = mask & (np.abs(best.x) < 1e-6 * np.maximum(np.abs(v_restart), 1e-300))
         if stuck.any():
-            w1 = best.x.copy()
-            w1[stuck] = value[stuck]
-            again = optimize.minimize(fg, w1, jac=True, method="L-BFGS-B", options=opts)
+            v1 = best.x.copy()
+            v1[stuck] = v_restart[stuck]
+            again = optimize.minimize(fg, v1, jac=True, method="L-BFGS-B", options=opts)
             if again.fun < best.fun:
                 best = again
-    return float(best.fun), best.x
+    return float(best.fun), best.x * s
 
 
 class _Profile:
@@ -130,8 +146,7 @@ class _Profile:
         self.done: list[tuple[float, np.ndarray]] = [
             (target.value(self.phi_hat), self.free.to_w(self.phi_hat))
         ]
-        self._restart = (self.free.raw, np.where(self.free.raw, 0.1 * np.abs(
-            self.phi_hat[self.free.idx]) + 1e-3, 0.0))  # fmt: skip
+        self._scale, self._restart = self.free.scales(self.phi_hat)
 
     def _start(self, c: float, fun) -> np.ndarray:
         """Warm start at ``c``: the nuisance parameters extrapolated linearly from the two
@@ -156,7 +171,7 @@ class _Profile:
         def fun(W):
             return self.sds.deviance(self.target.fill(c, self.free.to_phi(W, self.phi_hat)))
 
-        dev, w = minimize_free(fun, self._start(c, fun), self._restart)
+        dev, w = minimize_free(fun, self._start(c, fun), self._restart, self._scale)
         if np.isfinite(dev):
             self.done.append((c, w))
         return dev
