@@ -89,6 +89,9 @@ def test_profile_variance_components_match_lme4(key):
     if key == "dyestuff2":
         assert ci.loc["Batch SD", "lower"] == 0.0  # lme4: the profile at 0 is below the cut-off
         assert ci.attrs["notes"][-1].startswith("Singular fit")
+        icc = res.icc()
+        assert icc["lower"].iloc[0] == 0.0 and 0 < icc["upper"].iloc[0] < 1
+        assert res.icc(method="wald")[["lower", "upper"]].isna().all(axis=None)
 
 
 def test_profile_reml_contains_estimates_and_reaches_cutoff():

@@ -246,7 +246,9 @@ def _icc_wald(res, sds: SdScale, comps, z: float):
         g[k] += 1.0 / tot
         est.append(theta[k] / tot)
         se.append(np.sqrt(max(g @ W @ g, 0.0)))
-    lo, hi = bounded_interval(np.array(est), np.array(se), z, [(0.0, 1.0)] * len(comps))
+    # a variance estimated at zero has no Wald interval (its SE is zero: held fixed, as SAS)
+    se = np.where(vm.boundary[comps], np.nan, se)
+    lo, hi = bounded_interval(np.array(est), se, z, [(0.0, 1.0)] * len(comps))
     return np.array(est), lo, hi
 
 
