@@ -246,6 +246,8 @@ def test_bad_arguments(sleep):
         sleep.conf_int_cov("wald", alpha=1.5)
     with pytest.raises(ValueError, match="method must be one of"):
         sleep.icc(method="exact")
+    with pytest.raises(ValueError, match="needs a refit"):
+        sleep.conf_int_cov("wald", reml=False)
 
 
 # ---------------------------------------------------------------- invariances (DESIGN 9)

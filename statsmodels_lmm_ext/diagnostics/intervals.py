@@ -113,7 +113,7 @@ def conf_int_cov(res, method: str = "profile", alpha: float = 0.05, *,
     reml : bool, optional
         Profile: the deviance profiled (default: the fit's criterion; ``False`` profiles the
         ML deviance, as lme4 does for every fit, REML ones included, and reports the ML
-        estimates).
+        estimates).  Wald intervals use the fit's criterion only.
     parm : sequence of str, optional
         Only these rows (names as in the returned frame), as lme4's ``parm``: a profile
         costs one search per row.
@@ -130,6 +130,11 @@ def conf_int_cov(res, method: str = "profile", alpha: float = 0.05, *,
     m = res.model
     z = stats.norm.ppf(1 - alpha / 2)
     if method == "wald":
+        if reml is not None and bool(reml) != bool(res.reml):
+            raise ValueError(
+                f"Wald intervals use the information of the fit's criterion ({res.method}); "
+                f"reml={reml!r} needs a refit (fit(reml={bool(reml)})) or method='profile'"
+            )
         sds = SdScale(res.cov_params_spec, m.engine, res.reml)
         rows = _rows(sds, parm)
         vm = res.variance_model
