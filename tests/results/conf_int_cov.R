@@ -15,7 +15,8 @@
 ##   Fisher z of correlations, log((1+phi)/(1-phi)) of corAR1, log of varIdent ratios, log
 ##   sigma).  Models on Orthodont (statsmodels_lmm_ext/datasets/orthodont.csv, exported from
 ##   nlme 3.1.162): lme random intercept + corAR1, gls corSymm + varIdent(visit) and gls
-##   corAR1 + varIdent(Sex).  The numerical Hessian uses .relStep = 1e-4 and
+##   corAR1 + varIdent(Sex); and lme's random intercept and slope on sleepstudy (sds and
+##   their correlation).  The numerical Hessian uses .relStep = 1e-4 and
 ##   minAbsParApVar = 0.5 (lmeControl / glsControl): with the default step (eps^(1/3) times
 ##   |parameter|, tiny for a parameter near 0 such as phi = -0.04 here) fdHess is unstable -- the
 ##   SE of corAR1's unconstrained parameter came out 0.355 in one fit and 0.327 in a refit --
@@ -153,6 +154,11 @@ m1 <- lme(distance ~ age * Sex, random = ~ 1 | Subject,
 out$orthodont_lme_ar1 <- c(nlme_rows(intervals(m1, level = level, which = "var-cov"),
                                      c("reStruct", "corStruct", "sigma")),
                            list(loglik = as.numeric(logLik(m1))))
+m_ss <- lme(Reaction ~ Days, random = ~ Days | Subject, data = sleepstudy, method = "REML",
+            control = lmeControl(.relStep = 1e-4, minAbsParApVar = 0.5))
+out$sleepstudy_lme <- c(nlme_rows(intervals(m_ss, level = level, which = "var-cov"),
+                                  c("reStruct", "sigma")),
+                        list(loglik = as.numeric(logLik(m_ss))))
 gctl <- glsControl(.relStep = 1e-4, minAbsParApVar = 0.5)
 m2 <- gls(distance ~ age * Sex, correlation = corSymm(form = ~ visit | Subject),
           weights = varIdent(form = ~ 1 | visit), data = o, method = "REML", control = gctl)
