@@ -16,6 +16,7 @@ from ._conditional_predict import conditional_predict
 from .diagnostics import plots as diag_plots
 from .diagnostics import residuals as diag_residuals
 from .diagnostics import variogram as diag_variogram
+from .diagnostics import intervals as _intervals
 from .inference import VarianceModel, contrasts
 from .params import bounded_interval
 
@@ -503,6 +504,55 @@ class MixedLMResults(sm_mlm.MixedLMResults):
         of (a sample of ``max_groups``) groups.  See
         :func:`statsmodels_lmm_ext.diagnostics.plots.plot_diagnostics`."""
         return diag_plots.plot_diagnostics(self, max_groups=max_groups, seed=seed, figsize=figsize)
+    # --------------------------------------------- intervals for covariance parameters, ICC
+    def conf_int_cov(
+        self,
+        method: str = "profile",
+        alpha: float = 0.05,
+        *,
+        reml: bool | None = None,
+        parm=None,
+    ) -> pd.DataFrame:
+        """Intervals for the covariance parameters on the sd / correlation scale.
+
+        Parameters
+        ----------
+        method : {"profile", "wald"}
+            ``"profile"``: profile-likelihood intervals, as lme4's
+            ``confint(method = "profile")``; ``"wald"``: Wald intervals on the log scale of
+            standard deviations and the Fisher z scale of correlations, as nlme's
+            ``intervals()``.
+        alpha : float
+            ``1 - alpha`` intervals.
+        reml : bool, optional
+            The deviance profiled (default: the fit's criterion; lme4 always profiles the ML
+            deviance: ``reml=False``).
+        parm : sequence of str, optional
+            Only these rows (lme4's ``parm``).
+
+        Returns
+        -------
+        DataFrame
+            ``lower``, ``estimate``, ``upper`` for each random-effect standard deviation
+            (``... SD``) and correlation (``... Corr``), variance-component standard
+            deviation, ``Residual SD`` and residual-structure parameter.  See
+            :mod:`statsmodels_lmm_ext.diagnostics.intervals`.
+        """
+        return _intervals.conf_int_cov(self, method, alpha, reml=reml, parm=parm)
+
+    def icc(self, alpha: float = 0.05, method: str = "profile") -> pd.DataFrame:
+        """Intraclass correlations ``sigma_k^2 / (sum_j sigma_j^2 + sigma^2)`` of the random
+        intercepts and variance components, with profile-likelihood (default) or Wald
+        (logit scale) intervals.
+
+        Returns
+        -------
+        DataFrame
+            ``lower``, ``estimate``, ``upper``, one row per random effect.  Models with random
+            slopes are refused (their share of the variance depends on the covariate).  See
+            :mod:`statsmodels_lmm_ext.diagnostics.intervals`.
+        """
+        return _intervals.icc(self, alpha, method)
 
 
 class MixedLMResultsWrapper(sm_mlm.MixedLMResultsWrapper):
