@@ -127,9 +127,8 @@ def test_invariant_to_row_order_labels_and_units():
     t = lmm.exact_rlrt(shuffled, nsim=5000, seed=9)
     assert_allclose(t.statistic, base.statistic, rtol=1e-6)
     assert_allclose(t.sample, base.sample, rtol=1e-8, atol=1e-10)
-    d2 = d.assign(
-        Subject="s" + d["Subject"].str[::-1], distance=1000 * d["distance"] + 5e4, age=d["age"] / 12
-    )
+    relabelled = "s" + d["Subject"].str[::-1]
+    d2 = d.assign(Subject=relabelled, distance=1000 * d["distance"] + 5e4, age=d["age"] / 12)
     r2 = lmm.mixedlm("distance ~ age + Sex", d2, groups="Subject").fit()
     t2 = lmm.exact_rlrt(r2, nsim=5000, seed=9)
     assert_allclose(t2.statistic, base.statistic, rtol=1e-5)
