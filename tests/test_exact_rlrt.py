@@ -176,3 +176,16 @@ def test_refuses_other_models():
         lmm.exact_lrt(ri, other, nsim=10)
     with pytest.raises(TypeError, match="one variance component"):
         lmm.exact_rlrt(smf.ols("distance ~ age", d).fit())
+
+
+def test_variance_component_form():
+    # the operator effect as one variance component of a single group: the same model, so the
+    # same statistic and (same eigenvalues, same seed) the same simulated values
+    d = _pulp().assign(one=1)
+    vc = lmm.mixedlm("bright ~ 1", d, groups="one", re_formula="0",
+                     vc_formula={"op": "0 + C(operator)"}).fit()  # fmt: skip
+    ri, _ = _fit("pulp_rlrt")
+    a = lmm.exact_rlrt(vc, nsim=2000, seed=4)
+    b = lmm.exact_rlrt(ri, nsim=2000, seed=4)
+    assert_allclose(a.statistic, CASES["pulp_rlrt"]["statistic"], rtol=1e-6)
+    assert_allclose(a.sample, b.sample, rtol=1e-10, atol=1e-12)

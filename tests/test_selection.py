@@ -197,3 +197,11 @@ def test_select_uses_the_callers_namespace():
     )  # fmt: skip
     assert_allclose(sel.best.llf, REF["fits"]["REML"]["cs"]["loglik"], rtol=1e-6)
     assert isinstance(sel.table, pd.DataFrame) and len(sel.table) == 1
+
+
+def test_statsmodels_results_are_accepted(fits):
+    d = lmm.datasets.load("orthodont")
+    sm = smf.mixedlm(FORMULA, d, groups="Subject").fit(reml=True)
+    t = lmm.compare(sm, fits["REML"]["ri_ar1"], names=["sm", "ours"])
+    assert_allclose(t.loc["sm", "llf"], REF["fits"]["REML"]["ri"]["loglik"], rtol=1e-6)
+    assert t.loc["sm", "n_params"] == REF["fits"]["REML"]["ri"]["df"]
