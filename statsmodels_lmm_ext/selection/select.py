@@ -92,6 +92,34 @@ def _name(kw: dict) -> str:
     return name
 
 
+def _specs(candidates, re_formula) -> dict:
+    """Candidate name -> :func:`mixedlm` keywords."""
+    if isinstance(candidates, Mapping):
+        specs = {str(k): _candidate(v, re_formula) for k, v in candidates.items()}
+    else:
+        specs = {}
+        for spec in candidates:
+            kw = _candidate(spec, re_formula)
+            name = _name(kw)
+            if name in specs:
+                raise ValueError(f"candidate {name} is given twice")
+            specs[name] = kw
+    if not specs:
+        raise ValueError("candidates is empty: give the covariance structures to compare")
+    return specs
+
+
+def _environment(formula: str, specs: dict, data: pd.DataFrame, namespace) -> dict:
+    """The caller's names the formulas of all candidates need (sent to the workers)."""
+    names = set(formula_names(formula))
+    for kw in specs.values():
+        if isinstance(kw.get("re_formula"), str):
+            names |= formula_names(kw["re_formula"])
+        for f in (kw.get("vc_formula") or {}).values():
+            names |= formula_names(f)
+    return namespace_for(names, data.columns, namespace)
+
+
 def _fit_one(formula, data, groups, kw, eval_env, fit_kwargs):
     """``(results, reason, notes)``; ``reason`` is "" when the fit succeeded."""
     with warnings.catch_warnings(record=True) as caught:
@@ -187,27 +215,10 @@ def select_cov_struct(
     """
     if criterion not in CRITERIA:
         raise ValueError(f"criterion must be one of {CRITERIA}; got {criterion!r}")
-    if isinstance(candidates, Mapping):
-        specs = {str(k): _candidate(v, re_formula) for k, v in candidates.items()}
-    else:
-        specs = {}
-        for spec in candidates:
-            kw = _candidate(spec, re_formula)
-            name = _name(kw)
-            if name in specs:
-                raise ValueError(f"candidate {name} is given twice")
-            specs[name] = kw
-    if not specs:
-        raise ValueError("candidates is empty: give the covariance structures to compare")
+    specs = _specs(candidates, re_formula)
     n_jobs = check_n_jobs(n_jobs)
     namespace = caller_namespace(eval_env, depth=1)
-    names = set(formula_names(formula))
-    for kw in specs.values():
-        if isinstance(kw.get("re_formula"), str):
-            names |= formula_names(kw["re_formula"])
-        for f in (kw.get("vc_formula") or {}).values():
-            names |= formula_names(f)
-    env = namespace_for(names, data.columns, namespace)
+    env = _environment(formula, specs, data, namespace)
     jobs = [delayed(_fit_one)(formula, data, groups, kw, env, fit_kwargs) for kw in specs.values()]
     if n_jobs in (None, 1) or len(jobs) == 1:
         out = [job[0](*job[1], **job[2]) for job in jobs]
