@@ -111,6 +111,9 @@ def test_ols_rows(fits):
     t = lmm.compare(ols, fits["REML"]["ri"])
     assert_allclose(t["llf"].iloc[0], indep.llf, rtol=1e-8)
     assert_allclose(t["llf"].iloc[1], REF["fits"]["REML"]["ri"]["loglik"], rtol=1e-6)
+    wls = smf.wls(FORMULA, d, weights=d["age"]).fit()
+    with pytest.raises(ValueError, match="WLS fit: its REML likelihood is not available"):
+        lmm.compare(wls, fits["REML"]["ri"])
 
 
 def test_invariant_to_row_order_and_labels(fits):

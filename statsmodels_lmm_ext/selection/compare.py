@@ -132,6 +132,12 @@ def _methods(fits: list[Fitted], names: list[str]) -> list[Fitted]:
             "effects) or all by ML (reml=False)"
         )
     if reml == {True}:
+        for name, f in zip(names, fits, strict=True):
+            if f.kind == "ols" and type(f.model).__name__ != "OLS":
+                raise ValueError(
+                    f"{name!r} is a {type(f.model).__name__} fit: its REML likelihood is not "
+                    "available; compare ML fits (reml=False) or fit it as a MixedLM"
+                )
         return [with_method(f, True, "compare")[0] if f.kind == "ols" else f for f in fits]
     return fits
 
