@@ -42,6 +42,7 @@ import pandas as pd
 from scipy import stats
 
 from .._display import NotedFrame
+from .._threads import blas_threads
 from ..adapters import Fitted, as_fitted
 from ..bootstrap.comparison import with_method
 from ..results import MixedLMResults
@@ -95,7 +96,7 @@ def criteria(llf: float, k: int, nobs: int, rank_x: int, reml: bool) -> dict[str
 
 def _contains(big: np.ndarray, small: np.ndarray) -> bool:
     """Whether the columns of ``small`` lie in the column space of ``big``."""
-    if small.shape[1] == 0:
+    if small.shape[1] == 0 or (big.shape == small.shape and np.array_equal(big, small)):
         return True
     q, _ = np.linalg.qr(big)
     resid = small - q @ (q.T @ small)
@@ -149,7 +150,7 @@ def _test_row(prev: Fitted, cur: Fitted, k_prev: int, k_cur: int, reml: bool, i:
         return (*none, "same number of parameters: no test")
     (small, large) = (prev, cur) if k_prev < k_cur else (cur, prev)
     if reml:
-        if not (_contains(large.exog, small.exog) and _contains(small.exog, large.exog)):
+        if not (_contains(small.exog, large.exog) and _contains(large.exog, small.exog)):
             return (*none, "REML fits with different fixed effects: no test (refit by ML)")
     elif not _contains(large.exog, small.exog):
         return (*none, "fixed effects not nested: no test")
@@ -206,6 +207,7 @@ def compare(*results, names: Sequence[str] | None = None) -> pd.DataFrame:
     return comparison_table(results, names)
 
 
+@blas_threads()
 def comparison_table(results: Sequence, names: Sequence[str] | None = None) -> pd.DataFrame:
     """:func:`compare`'s table of one or more fits."""
     names = [f"model {i + 1}" for i in range(len(results))] if names is None else list(names)

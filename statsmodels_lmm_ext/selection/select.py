@@ -20,6 +20,7 @@ from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
 from .._display import NotedFrame
 from .._formula import formula_names, namespace_for
+from .._threads import blas_threads
 from ..bootstrap.parallel import check_n_jobs
 from ..covstruct import CovStruct
 from ..model import mixedlm
@@ -109,15 +110,53 @@ def _specs(candidates, re_formula) -> dict:
     return specs
 
 
-def _environment(formula: str, specs: dict, data: pd.DataFrame, namespace) -> dict:
-    """The caller's names the formulas of all candidates need (sent to the workers)."""
+def _formula_columns(formula: str, specs: dict) -> set:
+    """Names used by the formulas of all candidates."""
     names = set(formula_names(formula))
     for kw in specs.values():
         if isinstance(kw.get("re_formula"), str):
             names |= formula_names(kw["re_formula"])
         for f in (kw.get("vc_formula") or {}).values():
             names |= formula_names(f)
-    return namespace_for(names, data.columns, namespace)
+    return names
+
+
+def _environment(formula: str, specs: dict, data: pd.DataFrame, namespace) -> dict:
+    """The caller's names the formulas of all candidates need (sent to the workers)."""
+    return namespace_for(_formula_columns(formula, specs), data.columns, namespace)
+
+
+def _string_columns_as_categories(data: pd.DataFrame, names: set, specs: dict) -> pd.DataFrame:
+    """``data`` with the string columns the formulas use as categoricals (sorted levels).
+
+    patsy reads a categorical through its codes but checks a string column element by element
+    on every build: with one build per candidate that is a large share of the time.  Sorted
+    categories give the same design, names and visit codes as the strings, so a column is
+    converted only where that holds for every candidate: it is not a column of a candidate's
+    structure, or it is the time column of a plain visit structure that accepts strings
+    (not homogeneous AR(1), which refuses strings but takes a categorical's codes).
+    """
+
+    def convertible(col: str, kw: dict) -> bool:
+        cs = kw.get("cov_struct")
+        if cs is None:
+            return True
+        if kw.get("variance") is not None or kw.get("weights") is not None or cs.group:
+            return False
+        if col not in cs.position_columns:
+            return True
+        return hasattr(type(cs), "n_visits") and bool(getattr(cs, "string_visits", True))
+
+    out = {}
+    for col in sorted(n for n in names if n in data.columns):
+        c = data[col]
+        if not (pd.api.types.is_string_dtype(c) or c.dtype == object):
+            continue
+        if not c.dropna().map(type).eq(str).all():
+            continue  # mixed types: left to patsy
+        if all(convertible(col, kw) for kw in specs.values()):
+            out[col] = pd.Categorical(c, categories=sorted(c.dropna().unique()))
+    return data.assign(**out) if out else data
 
 
 def _fit_one(formula, data, groups, kw, eval_env, fit_kwargs):
@@ -125,8 +164,11 @@ def _fit_one(formula, data, groups, kw, eval_env, fit_kwargs):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            model = mixedlm(formula, data, groups=groups, eval_env=eval_env, **kw)
-            res = model.fit(**fit_kwargs)
+            # the model's construction (a pivoted QR of X) runs under the package's BLAS limit
+            # too: a multi-threaded QR competing with the other workers is 10x slower
+            with blas_threads():
+                model = mixedlm(formula, data, groups=groups, eval_env=eval_env, **kw)
+                res = model.fit(**fit_kwargs)
         except Exception as exc:  # noqa: BLE001 - any failure is reported, not raised
             return None, f"{type(exc).__name__}: {exc}", []
     notes = [str(w.message) for w in caught if issubclass(w.category, ConvergenceWarning)]
@@ -219,6 +261,7 @@ def select_cov_struct(
     n_jobs = check_n_jobs(n_jobs)
     namespace = caller_namespace(eval_env, depth=1)
     env = _environment(formula, specs, data, namespace)
+    data = _string_columns_as_categories(data, _formula_columns(formula, specs), specs)
     jobs = [delayed(_fit_one)(formula, data, groups, kw, env, fit_kwargs) for kw in specs.values()]
     if n_jobs in (None, 1) or len(jobs) == 1:
         out = [job[0](*job[1], **job[2]) for job in jobs]
