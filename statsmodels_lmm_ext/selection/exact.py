@@ -131,10 +131,6 @@ def _reml_at_zero(fit: Fitted) -> float:
     return -0.5 * float(np.asarray(prof["dev"]).ravel()[0])
 
 
-def _grid(log_grid_lo, log_grid_hi, gridlength):
-    return lambda_grid(log_grid_lo, log_grid_hi, gridlength)
-
-
 def exact_rlrt(
     results,
     *,
@@ -186,7 +182,7 @@ def exact_rlrt(
     eng = fit.engine
     n, p = eng.X.shape
     mu, xi = eigenvalues(eng.X, z, eng.groups)
-    grid = _grid(log_grid_lo, log_grid_hi, gridlength)
+    grid = lambda_grid(log_grid_lo, log_grid_hi, gridlength)
     t0 = time.perf_counter()
     sample, lam = simulate_null(
         mu, n, p, nsim, np.random.default_rng(seed), grid=grid, search=search
@@ -253,7 +249,7 @@ def exact_lrt(
     eng = large.engine
     n, p = eng.X.shape
     mu, xi = eigenvalues(eng.X, z, eng.groups)
-    grid = _grid(log_grid_lo, log_grid_hi, gridlength)
+    grid = lambda_grid(log_grid_lo, log_grid_hi, gridlength)
     t0 = time.perf_counter()
     sample, lam = simulate_null(
         mu,
