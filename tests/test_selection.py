@@ -138,6 +138,8 @@ def test_refuses_different_data_and_methods(fits):
         lmm.compare(fits["REML"]["ri"], fits["ML"]["rs"])
     with pytest.raises(ValueError, match="at least two"):
         lmm.compare(fits["REML"]["ri"])
+    listed = lmm.compare([fits["REML"]["ri"], fits["REML"]["rs"]])
+    assert list(listed.index) == ["model 1", "model 2"]
 
 
 # ------------------------------------------------------------------------ select_cov_struct

@@ -172,9 +172,10 @@ def compare(*results, names: Sequence[str] | None = None) -> pd.DataFrame:
     Parameters
     ----------
     *results : fitted models
-        Two or more fits of the same response to the same rows, all by REML or all by ML:
-        our :class:`~statsmodels_lmm_ext.MixedLMResults`, statsmodels ``MixedLMResults`` or
-        statsmodels OLS results (an OLS fit gets its REML likelihood when the others are REML).
+        Two or more fits (or one list of them) of the same response to the same rows, all by
+        REML or all by ML: our :class:`~statsmodels_lmm_ext.MixedLMResults`, statsmodels
+        ``MixedLMResults`` or statsmodels OLS results (an OLS fit gets its REML likelihood
+        when the others are REML).
     names : sequence of str, optional
         Row labels (default ``"model 1"``, ``"model 2"``, ...).
 
@@ -202,6 +203,8 @@ def compare(*results, names: Sequence[str] | None = None) -> pd.DataFrame:
     ...                  cov_struct=lmm.Unstructured(time="visit")).fit()
     >>> lmm.compare(cs, un, names=["CS", "UN"])
     """
+    if len(results) == 1 and isinstance(results[0], list | tuple):
+        results = tuple(results[0])  # compare([res_a, res_b]) as well
     if len(results) < 2:
         raise ValueError(f"compare needs at least two fitted models; got {len(results)}")
     return comparison_table(results, names)
