@@ -54,6 +54,14 @@ from .inference.api import (
 from .model import MixedLM, mixedlm
 from .multiplicity import ADJUSTMENTS
 from .results import MixedLMResults, MixedLMResultsWrapper
+from .selection import (
+    CovStructSelection,
+    ExactLRTResult,
+    compare,
+    exact_lrt,
+    exact_rlrt,
+    select_cov_struct,
+)
 
 __version__ = "0.1.0"
 
@@ -109,4 +117,10 @@ __all__ = [
     "t_test",
     "variance_model",
     "__version__",
+    "CovStructSelection",
+    "ExactLRTResult",
+    "compare",
+    "exact_lrt",
+    "exact_rlrt",
+    "select_cov_struct",
 ]
