@@ -29,6 +29,7 @@ import pandas as pd
 from ..adapters import Fitted
 from .failures import ReplicateFailures, summarise, summarise_warnings, warn_failures
 from .parallel import check_n_jobs, run_replicates
+from .progress import check_progress
 from .random import check_nsim, normals
 from .simulation import fitted_for, spec_of
 
@@ -324,8 +325,8 @@ def parametric_bootstrap(
     nsim: int = 1000,
     *,
     seed=None,
-    n_jobs: int = 1,
-    progress: bool = False,
+    n_jobs: int | None = None,
+    progress: bool | None = None,
     **options,
 ) -> BootstrapResult:
     """Parametric bootstrap of any statistic of a fitted model (lme4's ``bootMer``).
@@ -368,6 +369,7 @@ def parametric_bootstrap(
     """
     nsim = check_nsim(nsim)
     n_jobs = check_n_jobs(n_jobs)
+    progress = check_progress(progress)
     t0 = time.perf_counter()
     stat = _statistic(results, statistic, options)
     run = run_replicates(stat, nsim, seed=seed, n_jobs=n_jobs, progress=progress)
