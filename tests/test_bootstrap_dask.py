@@ -5,6 +5,7 @@ what ``n_jobs`` means with the Dask backend, failures and the progress bar on a 
 The clusters are small LocalClusters: in-process workers (threads, cheap to start) with 1 and
 2 workers, and one with 2 worker processes (the statistics are pickled to them)."""
 
+import contextlib
 import multiprocessing
 import threading
 import warnings
@@ -59,13 +60,14 @@ def _cluster(n_workers: int, threads: int, processes: bool = False):
 @pytest.fixture(scope="module")
 def clients():
     """In-process clusters: 2 workers x 1 thread, 1 worker x 2 threads, 1 worker x 1 thread."""
-    made = {
-        k: _cluster(*shape) for k, shape in {"2x1": (2, 1), "1x2": (1, 2), "1x1": (1, 1)}.items()
-    }
-    yield {k: client for k, (_, client) in made.items()}
-    for cluster, client in made.values():
-        client.close()
-        cluster.close()
+    shapes = {"2x1": (2, 1), "1x2": (1, 2), "1x1": (1, 1)}
+    with contextlib.ExitStack() as stack:
+        out = {}
+        for name, shape in shapes.items():
+            cluster, client = _cluster(*shape)
+            stack.enter_context(cluster)
+            out[name] = stack.enter_context(client)
+        yield out
 
 
 def on_dask(client, **kw):
