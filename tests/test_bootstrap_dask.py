@@ -17,7 +17,7 @@ import pytest
 
 import statsmodels_lmm_ext as lmm
 from statsmodels_lmm_ext.bootstrap import parallel
-from statsmodels_lmm_ext.bootstrap.statistics import FixedEffects
+from statsmodels_lmm_ext.bootstrap.statistics import BootstrapStatistic, FixedEffects
 
 distributed = pytest.importorskip("distributed")
 dask = pytest.importorskip("dask")
@@ -206,19 +206,32 @@ def test_progress_on_dask(ar1_pair, clients, monkeypatch):
     assert np.array_equal(out.ref_distribution, ref.ref_distribution)
 
 
-def test_worker_processes(ar1_pair):
-    """A cluster of 2 worker processes: the statistics are pickled (their ``batch_state``)
-    and the replicates are bit for bit those of this process."""
+def test_worker_processes(ar1_pair, monkeypatch):
+    """A cluster of 2 worker processes: the statistic is pickled (its ``batch_state``) once
+    for the run, not with each batch (it reports its pickled size to ``sys.getsizeof``, so
+    joblib's Dask backend scatters it), and the replicates are bit for bit those of this
+    process."""
     large, small = ar1_pair
     ref = lmm.pb_lrt(large, small, nsim=300, seed=11, n_jobs=1)
+    pickled = []
+    getstate = BootstrapStatistic.__getstate__
+
+    def counting(self):
+        pickled.append(type(self).__name__)
+        return getstate(self)
+
+    monkeypatch.setattr(BootstrapStatistic, "__getstate__", counting)
     cluster, client = _cluster(2, 1, processes=True)
     try:
         with on_dask(client), distributed.get_task_stream(client) as ts:
             with warnings.catch_warnings():
                 warnings.simplefilter("error", lmm.BootstrapWarning)
                 out = lmm.pb_lrt(large, small, nsim=300, seed=11)
-        assert len(ts.data) >= 1  # batches ran in the worker processes
+        tasks = [t for t in ts.data if t["key"].startswith("batch_of__run_batch")]
     finally:
         client.close()
         cluster.close()
     assert np.array_equal(out.ref_distribution, ref.ref_distribution)
+    # 4 batches in >= 2 dask tasks; the statistic is pickled to measure it and to scatter it
+    assert len(tasks) >= 2, ts.data
+    assert pickled == ["LikelihoodRatio"] * 2

@@ -151,9 +151,11 @@ def guarded_batch(statistic, seeds) -> dict:
     return batch_output(out, B)
 
 
-def _run_batch(index: int, fn, args, main_pid: int, blas: int | None):
+def _run_batch(index: int, fn, main_pid: int, blas: int | None, *args):
     """``(index, fn(*args), warnings)`` with at most ``blas`` BLAS threads; in another
-    process, its warnings are recorded instead of printed."""
+    process, its warnings are recorded instead of printed.  ``args`` are top-level arguments
+    of the call, so that joblib's Dask backend can scatter a large one (the statistic) to the
+    cluster once for all batches."""
     with blas_threads(blas) if blas is not None else contextlib.nullcontext():
         if os.getpid() == main_pid:
             return index, fn(*args), []
@@ -210,7 +212,7 @@ def parallel_map(fn, arg_list, sizes, n_jobs, progress: bool | None, desc: str):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             t0 = time.perf_counter()
-            results[0] = _run_batch(0, fn, arg_list[0], main_pid, blas)
+            results[0] = _run_batch(0, fn, main_pid, blas, *arg_list[0])
             elapsed = time.perf_counter() - t0
             rest = range(1, len(arg_list))
             if bar is not None:
@@ -218,10 +220,10 @@ def parallel_map(fn, arg_list, sizes, n_jobs, progress: bool | None, desc: str):
             elif progress is None and show_auto(elapsed, len(rest)):
                 bar = progress_bar(sum(sizes), desc, initial=sizes[0], warn=False)
             if rest and workers(n_jobs) == 1:
-                outputs = (_run_batch(i, fn, arg_list[i], main_pid, blas) for i in rest)
+                outputs = (_run_batch(i, fn, main_pid, blas, *arg_list[i]) for i in rest)
             elif rest:
                 prefer = "processes" if elapsed * len(rest) > PROCESS_SECONDS else "threads"
-                calls = (delayed(_run_batch)(i, fn, arg_list[i], main_pid, blas) for i in rest)
+                calls = (delayed(_run_batch)(i, fn, main_pid, blas, *arg_list[i]) for i in rest)
                 outputs = _map_joblib(calls, n_jobs, prefer)
             else:
                 outputs = ()
