@@ -7,6 +7,8 @@ The clusters are small LocalClusters: in-process workers (threads, cheap to star
 
 import contextlib
 import multiprocessing
+import pickle
+import sys
 import threading
 import warnings
 
@@ -169,6 +171,24 @@ def test_bootstrap_predict_and_failures_on_dask(sleep_fit, clients):
     assert list(out.failed) == [3, 70, 100, 130]
     pd.testing.assert_frame_equal(out.failures, serial.failures)
     assert np.array_equal(out.replicates, serial.replicates)
+
+
+def test_statistic_size_and_callables_on_dask(sleep_fit, clients):
+    """``sys.getsizeof`` of a statistic is what a worker receives (its pickled batch state),
+    measured once; a callable statistic that plain pickle cannot handle (a lambda) counts as
+    small and still runs on the cluster (Dask pickles it with cloudpickle)."""
+    stat = FixedEffects(sleep_fit)
+    nbytes = len(pickle.dumps(stat, protocol=pickle.HIGHEST_PROTOCOL))
+    assert nbytes > 1000 and nbytes <= sys.getsizeof(stat) < nbytes + 200
+    assert "_pickled_size" not in stat.__getstate__()
+
+    def icc(refits):
+        return refits.cov_re[:, 0, 0] / (refits.cov_re[:, 0, 0] + refits.scale)
+
+    ref = lmm.parametric_bootstrap(sleep_fit, icc, nsim=150, seed=6, n_jobs=1)
+    with on_dask(clients["2x1"]):
+        out = lmm.parametric_bootstrap(sleep_fit, lambda r: icc(r), nsim=150, seed=6)
+    assert np.array_equal(out.replicates, ref.replicates)
 
 
 class FakeBar:
