@@ -14,6 +14,7 @@ from numpy.testing import assert_allclose
 
 import statsmodels_lmm_ext as lmm
 from statsmodels_lmm_ext.bootstrap import parallel
+from statsmodels_lmm_ext.bootstrap.progress import progress_bar
 from statsmodels_lmm_ext.bootstrap.random import normals
 from statsmodels_lmm_ext.bootstrap.statistics import BootstrapStatistic, FixedEffects
 
@@ -104,7 +105,7 @@ def test_progress_bar(ar1_pair, capsys, monkeypatch):
     assert "20/20" in capsys.readouterr().err
     # without tqdm: one warning, then quietly on
     monkeypatch.setitem(sys.modules, "tqdm.auto", None)
-    monkeypatch.setattr(parallel.progress_bar, "warned", False)
+    monkeypatch.setattr(progress_bar, "warned", False)
     with pytest.warns(lmm.bootstrap.BootstrapWarning, match="needs the tqdm package"):
         lmm.bootstrap.pb_lrt(large, small, nsim=5, seed=1, progress=True)
     with warnings.catch_warnings():

@@ -14,8 +14,9 @@ One file per concern:
 ==================  ===========================================================================
 ``random``          seed sequences (one generator per replicate), normals, ``nsim`` and
                     memory checks
+``progress``        the optional tqdm progress bar (``progress=True/False/None``)
 ``parallel``        batch plan, ``n_jobs`` check, the per-replicate guard, joblib map with the
-                    threads/processes hint, progress bar
+                    threads/processes hint
 ``failures``        reasons of failed replicates: counts, table, summaries, the warning
 ``simulation``      simulation-and-refit specs of fitted models (batched refits, fallback)
 ``statistics``      the registry of bootstrap statistics and :func:`parametric_bootstrap`
@@ -39,8 +40,8 @@ Stram, D. O. and Lee, J. W. (1994). Variance components testing in the longitudi
 effects model. *Biometrics* 50, 1171-1177.
 """
 
+from .._warnings import BootstrapWarning
 from .comparison import LRTResult, lrt
-from .parallel import BootstrapWarning
 from .pb import PBTestResult, pb_lrt
 from .predict import BootstrapPrediction, bootstrap_predict
 from .responses import refit, simulate

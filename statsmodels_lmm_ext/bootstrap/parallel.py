@@ -1,9 +1,10 @@
-"""Running bootstrap replicates: batch plan, per-replicate guard, joblib map, progress bar.
+"""Running bootstrap replicates: batch plan, per-replicate guard, joblib map.
 
 Replicates run in batches (one quasi-Newton iteration advances a whole batch with stacked numpy
 operations).  The split depends only on ``nsim`` and the model, never on the number of
 workers, and each replicate draws from its own seed (:mod:`.random`), so results do not depend
-on ``n_jobs`` or the joblib backend.
+on ``n_jobs`` or the joblib backend (threads, processes, a Dask cluster of any size): a batch
+computes the same numbers wherever it runs, and its output is put back in its place.
 
 A batch that raises is run again one replicate at a time (:func:`guarded_batch`), so that an
 exception costs only the replicates that raise it; every failed replicate keeps its reason.
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._threads import blas_threads, get_blas_threads
-from .._warnings import BootstrapWarning
+from .progress import check_progress, progress_bar, show_auto
 from .random import check_memory, seed_sequence
 from .simulation import LMMSpec
 
@@ -150,86 +151,93 @@ def guarded_batch(statistic, seeds) -> dict:
     return batch_output(out, B)
 
 
-def _run_batch(fn, args, main_pid: int, blas: int | None):
-    """Run ``fn(*args)`` with at most ``blas`` BLAS threads; in another process, record its
-    warnings instead of printing them."""
+def _run_batch(index: int, fn, main_pid: int, blas: int | None, *args):
+    """``(index, fn(*args), warnings)`` with at most ``blas`` BLAS threads; in another
+    process, its warnings are recorded instead of printed.  ``args`` are top-level arguments
+    of the call, so that joblib's Dask backend can scatter a large one (the statistic) to the
+    cluster once for all batches."""
     with blas_threads(blas) if blas is not None else contextlib.nullcontext():
         if os.getpid() == main_pid:
-            return fn(*args), []
+            return index, fn(*args), []
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             out = fn(*args)
-    return out, [f"{w.category.__name__}: {w.message}" for w in caught]
+    return index, out, [f"{w.category.__name__}: {w.message}" for w in caught]
 
 
-def progress_bar(progress: bool, total: int, desc: str):
-    """A tqdm bar, or None (with one :class:`BootstrapWarning` per session without tqdm)."""
-    if not progress:
-        return None
-    try:
-        from tqdm.auto import tqdm  # optional dependency
-    except ImportError:
-        if not progress_bar.warned:
-            warnings.warn(
-                "progress=True needs the tqdm package (pip install tqdm); continuing without a "
-                "progress bar",
-                BootstrapWarning,
-                stacklevel=5,
-            )
-            progress_bar.warned = True
-        return None
-    return tqdm(total=total, desc=desc, unit="rep")
+def workers(n_jobs: int | None) -> int:
+    """How many batches joblib would run at once for ``n_jobs`` (``1`` always means this
+    process, in sequence; None takes ``joblib.parallel_config``'s ``n_jobs``; the Dask backend
+    counts the cluster's worker threads whatever ``n_jobs``)."""
+    from joblib import effective_n_jobs  # joblib's import is slow; only bootstraps need it
+
+    return effective_n_jobs(n_jobs)
 
 
-progress_bar.warned = False
+def _map_joblib(calls, n_jobs, prefer: str):
+    """Yield the outputs of ``calls`` (delayed ``_run_batch``) as the batches complete, in any
+    order; a backend that cannot yield early (``multiprocessing``) returns them at the end."""
+    from joblib import Parallel
+    from joblib.parallel import get_active_backend
+
+    backend, _ = get_active_backend(prefer=prefer)
+    early = getattr(backend, "supports_return_generator", False)
+    return_as = "generator_unordered" if early else "list"
+    return Parallel(n_jobs=n_jobs, prefer=prefer, return_as=return_as)(calls)
 
 
-def parallel_map(fn, arg_list, sizes, n_jobs, progress: bool, desc: str):
-    """Run ``fn`` on each argument tuple with joblib, in order, with an optional progress bar.
+def parallel_map(fn, arg_list, sizes, n_jobs, progress: bool | None, desc: str):
+    """Run ``fn`` on each argument tuple with joblib, with an optional progress bar; outputs
+    in the order of ``arg_list``.
 
-    The first batch runs in this process and is timed.  If the others would take more than
-    ``PROCESS_SECONDS`` in sequence, joblib is asked to *prefer* processes (the refits are
-    many small numpy calls that hold the GIL, so only processes run them in parallel, and
-    their start-up is then paid back); otherwise threads, which start instantly.  Both are soft
-    hints: a backend chosen with ``joblib.parallel_config(backend=...)`` (``"loky"``,
-    ``"dask"``, ...) always wins.  Results do not depend on the backend.
+    The first batch runs in this process and is timed.  If ``n_jobs`` means one worker
+    (:func:`workers`), the others follow in sequence here.  Otherwise, if they would take more
+    than ``PROCESS_SECONDS`` in sequence, joblib is asked to *prefer* processes (the refits
+    are many small numpy calls that hold the GIL, so only processes run them in parallel, and
+    their start-up is then paid back); otherwise threads, which start instantly.  Both are
+    soft hints: a backend chosen with ``joblib.parallel_config(backend=...)`` (``"loky"``,
+    ``"dask"``, ...) always wins.  Results do not depend on the backend.  The progress bar
+    (:mod:`.progress`) advances as each batch completes, in whatever order.
 
     Returns ``(outputs, warning messages, the hint given or None)``.
     """
-    from joblib import Parallel, delayed  # joblib's import is slow; only bootstraps need it
+    from joblib import delayed
 
-    bar = progress_bar(progress, sum(sizes), desc)
+    bar = progress_bar(sum(sizes), desc) if progress else None
     main_pid = os.getpid()
     blas = get_blas_threads()  # the setting of this process, passed on to worker processes
-    results = []
+    results: list = [None] * len(arg_list)
     prefer = None
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        t0 = time.perf_counter()
-        results.append(_run_batch(fn, arg_list[0], main_pid, blas))
-        elapsed = time.perf_counter() - t0
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            t0 = time.perf_counter()
+            results[0] = _run_batch(0, fn, main_pid, blas, *arg_list[0])
+            elapsed = time.perf_counter() - t0
+            rest = range(1, len(arg_list))
+            if bar is not None:
+                bar.update(sizes[0])
+            elif progress is None and show_auto(elapsed, len(rest)):
+                bar = progress_bar(sum(sizes), desc, initial=sizes[0], warn=False)
+            if rest and workers(n_jobs) == 1:
+                outputs = (_run_batch(i, fn, main_pid, blas, *arg_list[i]) for i in rest)
+            elif rest:
+                prefer = "processes" if elapsed * len(rest) > PROCESS_SECONDS else "threads"
+                calls = (delayed(_run_batch)(i, fn, main_pid, blas, *arg_list[i]) for i in rest)
+                outputs = _map_joblib(calls, n_jobs, prefer)
+            else:
+                outputs = ()
+            for out in outputs:
+                results[out[0]] = out
+                if bar is not None:
+                    bar.update(sizes[out[0]])
+    finally:
         if bar is not None:
-            bar.update(sizes[0])
-        rest = arg_list[1:]
-        if rest and n_jobs == 1:
-            for size, args in zip(sizes[1:], rest, strict=True):
-                results.append(_run_batch(fn, args, main_pid, blas))
-                if bar is not None:
-                    bar.update(size)
-        elif rest:
-            prefer = "processes" if elapsed * len(rest) > PROCESS_SECONDS else "threads"
-            par = Parallel(n_jobs=n_jobs, prefer=prefer, return_as="generator")
-            gen = par(delayed(_run_batch)(fn, args, main_pid, blas) for args in rest)
-            for size, out in zip(sizes[1:], gen, strict=True):
-                results.append(out)
-                if bar is not None:
-                    bar.update(size)
-    if bar is not None:
-        bar.close()
+            bar.close()
     msgs = [f"{w.category.__name__}: {w.message}" for w in caught]
-    for _, m in results:
+    for _, _, m in results:
         msgs.extend(m)
-    return [r for r, _ in results], msgs, prefer
+    return [r for _, r, _ in results], msgs, prefer
 
 
 @dataclass
@@ -250,12 +258,13 @@ class Run:
     elapsed: float
 
 
-def run_replicates(statistic, nsim: int, *, seed, n_jobs, progress: bool) -> Run:
+def run_replicates(statistic, nsim: int, *, seed, n_jobs, progress: bool | None) -> Run:
     """``nsim`` replicates of a bootstrap statistic (see :mod:`.statistics`): seeds spawned
     from ``seed``, batches planned from the statistic's specs, each batch guarded replicate by
     replicate (:func:`guarded_batch`), mapped with joblib."""
     t0 = time.perf_counter()
     n_jobs = check_n_jobs(n_jobs)
+    progress = check_progress(progress)
     shape = tuple(statistic.value_shape)
     k = int(np.prod(shape))
     # per replicate: its value in the batch output, the run and the result (3 copies), its ok

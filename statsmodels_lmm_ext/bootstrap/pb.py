@@ -23,6 +23,7 @@ from ..inference.tests import TestResult
 from .comparison import LRTResult, prepare, zero_tol
 from .failures import ReplicateFailures, summarise, summarise_warnings, warn_failures
 from .parallel import check_n_jobs, run_replicates
+from .progress import check_progress
 from .random import check_nsim, normals
 from .simulation import spec_of
 from .statistics import BootstrapStatistic
@@ -121,7 +122,8 @@ class PBTestResult(TestResult, ReplicateFailures):
         Entropy of the root ``SeedSequence`` (reproduces a run with ``seed=None``).
     joblib_prefer : str or None
         The backend hint given to joblib after timing the first batch (``"threads"`` or
-        ``"processes"``; None with ``n_jobs=1`` or a single batch).  A backend set with
+        ``"processes"``; None when every batch ran in this process: one worker or a single
+        batch).  A backend set with
         ``joblib.parallel_config`` takes precedence.
     elapsed : float
         Wall-clock seconds.
@@ -228,8 +230,8 @@ def pb_lrt(
     nsim: int = 1000,
     *,
     seed=None,
-    n_jobs: int = 1,
-    progress: bool = False,
+    n_jobs: int | None = None,
+    progress: bool | None = None,
     reml: bool | None = None,
 ) -> PBTestResult:
     """Parametric-bootstrap likelihood-ratio test of ``small`` within ``large``.
@@ -252,12 +254,19 @@ def pb_lrt(
         is ``simulate(small, nsim, seed=seed)[:, j]``.
     n_jobs : int or None
         joblib workers: a nonzero integer, negative as in joblib (``-1``: all cores, ``-2``:
-        all but one), or None for joblib's default.  The first batch of replicates runs in
+        all but one), or None (the default) for joblib's default: 1 (this process), unless
+        ``joblib.parallel_config`` sets ``n_jobs`` or a backend such as Dask.  ``n_jobs=1``
+        always runs every replicate in this process.  The first batch of replicates runs in
         this process and is timed; joblib is then asked to prefer processes if the rest would
         take more than a few seconds, threads otherwise.  Any backend set with
-        ``joblib.parallel_config`` (``"loky"``, ``"dask"``, ...) is used instead.
-    progress : bool
-        Show a tqdm progress bar (a warning if tqdm is not installed).
+        ``joblib.parallel_config`` (``"loky"``, ``"dask"``, ...) is used instead; with Dask
+        the cluster's worker threads, not ``n_jobs``, decide how many batches run at once.
+    progress : bool or None
+        ``True`` shows a tqdm progress bar (one warning per session, with the command that
+        installs tqdm, if it is missing; the run goes on), ``False`` never; ``None`` (the
+        default) shows one only when the first batch shows that the rest would take more than
+        5 seconds and stderr is a terminal or a Jupyter notebook.  The bar advances as batches
+        of replicates complete and never changes the results.
     reml : bool, optional
         As for :func:`lrt`.
 
@@ -276,6 +285,7 @@ def pb_lrt(
     """
     nsim = check_nsim(nsim)
     n_jobs = check_n_jobs(n_jobs)
+    progress = check_progress(progress)
     t0 = time.perf_counter()
     stat = LikelihoodRatio(small, large=large, reml=reml)
     run = run_replicates(stat, nsim, seed=seed, n_jobs=n_jobs, progress=progress)

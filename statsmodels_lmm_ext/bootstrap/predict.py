@@ -15,6 +15,7 @@ import pandas as pd
 from ..adapters import Fitted
 from .failures import ReplicateFailures, summarise, summarise_warnings, warn_failures
 from .parallel import check_n_jobs, run_replicates
+from .progress import check_progress
 from .random import check_nsim, normals
 from .simulation import fitted_for, spec_of
 from .statistics import BootstrapStatistic
@@ -240,8 +241,8 @@ def bootstrap_predict(
     groups=None,
     exog_re_new=None,
     alpha: float = 0.05,
-    n_jobs: int = 1,
-    progress: bool = False,
+    n_jobs: int | None = None,
+    progress: bool | None = None,
 ) -> BootstrapPrediction:
     """Parametric-bootstrap prediction intervals for new observations.
 
@@ -301,6 +302,7 @@ def bootstrap_predict(
     """
     nsim = check_nsim(nsim)
     n_jobs = check_n_jobs(n_jobs)
+    progress = check_progress(progress)
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be in (0, 1); got {alpha!r}")
     stat = PredictionError(

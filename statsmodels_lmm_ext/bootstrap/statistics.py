@@ -18,6 +18,7 @@ the :class:`Refits` of the model (the statistic is an argument, as ``FUN`` of ``
 
 from __future__ import annotations
 
+import pickle
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ import pandas as pd
 from ..adapters import Fitted
 from .failures import ReplicateFailures, summarise, summarise_warnings, warn_failures
 from .parallel import check_n_jobs, run_replicates
+from .progress import check_progress
 from .random import check_nsim, normals
 from .simulation import fitted_for, spec_of
 
@@ -71,6 +73,19 @@ class BootstrapStatistic:
         # workers get what batch() needs; the rest (e.g. fitted views, which refer to the
         # user's results by weak reference) stays in this process
         return {k: v for k, v in self.__dict__.items() if k in self.batch_state}
+
+    def __sizeof__(self) -> int:
+        # the bytes a worker receives (the pickled batch state, measured once), so that
+        # joblib's Dask backend, which scatters large arguments, sends the statistic to the
+        # cluster once per run instead of with every batch
+        size = self.__dict__.get("_pickled_size")
+        if size is None:
+            try:
+                size = len(pickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL))
+            except Exception:  # e.g. a lambda statistic: unpicklable, counted as empty
+                size = 0
+            self.__dict__["_pickled_size"] = size  # not in batch_state: never sent
+        return object.__sizeof__(self) + size
 
     @property
     def value_shape(self) -> tuple:
@@ -324,8 +339,8 @@ def parametric_bootstrap(
     nsim: int = 1000,
     *,
     seed=None,
-    n_jobs: int = 1,
-    progress: bool = False,
+    n_jobs: int | None = None,
+    progress: bool | None = None,
     **options,
 ) -> BootstrapResult:
     """Parametric bootstrap of any statistic of a fitted model (lme4's ``bootMer``).
@@ -368,6 +383,7 @@ def parametric_bootstrap(
     """
     nsim = check_nsim(nsim)
     n_jobs = check_n_jobs(n_jobs)
+    progress = check_progress(progress)
     t0 = time.perf_counter()
     stat = _statistic(results, statistic, options)
     run = run_replicates(stat, nsim, seed=seed, n_jobs=n_jobs, progress=progress)
