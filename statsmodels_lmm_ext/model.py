@@ -287,6 +287,7 @@ class MixedLM(sm_mlm.MixedLM):
         # what conditional prediction needs to rebuild a subject's rows from new data
         mod._group_column = inputs.group_name
         mod._re_formula = None if inputs.no_re else re_formula
+        mod._vc_formula = dict(vc_formula) if vc_formula else None
         return mod
 
     def _drop_random_effects(self) -> None:
