@@ -7,9 +7,10 @@ new ``n`` (response missing), with the fitted ``V = Z G Z' + R``::
 
 (the best linear unbiased predictor; random effects and variance components enter through
 ``V``, a variance component's design rebuilt from ``vc_formula`` on the subject's rows of
-``newdata``, so that rows at a level no observed row has share nothing through it).  Its standard error
-(``se``, as mmrm's ``predict(fit, newdata, se.fit = TRUE, interval = "confidence")``) is that of
-the estimated conditional mean, including the uncertainty of ``beta_hat`` (covariance
+``newdata``, so that rows at a level no observed row has share nothing through it).  Its
+standard error (``se``, as mmrm's
+``predict(fit, newdata, se.fit = TRUE, interval = "confidence")``) is that of the estimated
+conditional mean, including the uncertainty of ``beta_hat`` (covariance
 ``Phi``); ``se_pred`` adds the conditional variance of the new response (a prediction
 interval's SE; mmrm simulates it)::
 
