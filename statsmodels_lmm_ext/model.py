@@ -106,6 +106,13 @@ class MixedLM(sm_mlm.MixedLM):
         **kwargs,
     ):
         for k in kwargs:
+            if k in ("variance", "weights", "group"):
+                raise ValueError(
+                    f"MixedLM(endog, exog, groups, ...) does not take {k}=: it names data "
+                    f"columns; use the formula interface, lmm.mixedlm(formula, data, "
+                    f"groups=..., {k}=...) or MixedLM.from_formula (the array interface "
+                    "reads the residual structure's positions= only)"
+                )
             if k not in (
                 "missing_idx",
                 "formula",
