@@ -5,9 +5,12 @@ new ``n`` (response missing), with the fitted ``V = Z G Z' + R``::
 
     E[y_n | y_o] = X_n beta + V_no V_oo^-1 (y_o - X_o beta)
 
-(the best linear unbiased predictor; random effects enter through ``V``).  Its standard error
-(``se``, as mmrm's ``predict(fit, newdata, se.fit = TRUE, interval = "confidence")``) is that of
-the estimated conditional mean, including the uncertainty of ``beta_hat`` (covariance
+(the best linear unbiased predictor; random effects and variance components enter through
+``V``, a variance component's design rebuilt from ``vc_formula`` on the subject's rows of
+``newdata``, so that rows at a level no observed row has share nothing through it).  Its
+standard error (``se``, as mmrm's
+``predict(fit, newdata, se.fit = TRUE, interval = "confidence")``) is that of the estimated
+conditional mean, including the uncertainty of ``beta_hat`` (covariance
 ``Phi``); ``se_pred`` adds the conditional variance of the new response (a prediction
 interval's SE; mmrm simulates it)::
 
@@ -37,26 +40,41 @@ __all__ = ["conditional_predict"]
 
 
 def _random_design(model, newdata: pd.DataFrame) -> np.ndarray:
-    """``Z`` of the new rows (random intercept, ``re_formula``, or none)."""
+    """``Z`` of the new rows' random effects (random intercept, ``re_formula``, or none)."""
     if model.k_re == 0:
         return np.zeros((len(newdata), 0))
-    if model.k_vc:
-        raise NotImplementedError(
-            "conditional prediction with variance components (vc_formula) is not implemented"
-        )
     re_formula = getattr(model, "_re_formula", None)
     if re_formula is None:
         return np.ones((len(newdata), 1))
     return np.asarray(patsy.dmatrix(re_formula, newdata, NA_action="raise"), dtype=float)
 
 
-def _subject_blocks(res, pos: np.ndarray, Z: np.ndarray):
-    """``V`` of the rows of one subject (positions ``pos`` (n, d), ``Z`` (n, q))."""
+def _vc_formulas(model) -> list[str]:
+    """The ``vc_formula`` of each variance component, in the model's order (its names)."""
+    if not model.k_vc:
+        return []
+    formulas = getattr(model, "_vc_formula", None)
+    if formulas is None:
+        raise ValueError(
+            "conditional prediction with variance components needs them as vc_formula: "
+            "fit the model with lmm.mixedlm(..., vc_formula={name: formula}) (an exog_vc "
+            "array cannot be rebuilt for new rows)"
+        )
+    return [formulas[name] for name in model.exog_vc.names]
+
+
+def _subject_blocks(res, pos: np.ndarray, Z: np.ndarray, Zvc: list[np.ndarray]):
+    """``V`` of the rows of one subject: positions ``pos`` (n, d), random-effects design
+    ``Z`` (n, q) and one design per variance component (n, m_j), each column an independent
+    effect of variance ``vcomp_j``."""
     cs = res.model.cov_struct
     visit = cs.visit_index(np.concatenate([res.model.positions, pos]))[-len(pos) :]
     geom = cs.geometry(pos[None], visit[None])
     R = cs.residual(np.asarray(res._rho, float), geom).value[0]
-    return res.scale * R + Z @ np.asarray(res.cov_re, float) @ Z.T
+    V = res.scale * R + Z @ np.asarray(res.cov_re, float) @ Z.T
+    for vc, Zj in zip(np.atleast_1d(res.vcomp), Zvc, strict=True):
+        V += vc * (Zj @ Zj.T)
+    return V
 
 
 def conditional_predict(res, newdata: pd.DataFrame) -> pd.DataFrame:
@@ -76,6 +94,7 @@ def conditional_predict(res, newdata: pd.DataFrame) -> pd.DataFrame:
     )
     coded = _visit_codes(newdata, getattr(model, "position_labels", None) or {})
     pos = encode_positions(model.cov_struct, coded, newdata[group_col].to_numpy())
+    vc_forms = _vc_formulas(model)
     X = design_rows(model_spec(model), newdata)
     Z = _random_design(model, newdata)
     beta = np.asarray(res.fe_params, float)
@@ -92,7 +111,9 @@ def conditional_predict(res, newdata: pd.DataFrame) -> pd.DataFrame:
         if new.size == 0:
             continue
         idx = np.concatenate([obs, new])
-        V = _subject_blocks(res, pos[idx], Z[idx])
+        sub = newdata.iloc[idx]
+        Zvc = [np.asarray(patsy.dmatrix(f, sub, NA_action="raise"), float) for f in vc_forms]
+        V = _subject_blocks(res, pos[idx], Z[idx], Zvc)
         k = obs.size
         Voo, Vno, Vnn = V[:k, :k], V[k:, :k], V[k:, k:]
         W = np.linalg.solve(Voo, Vno.T).T if k else np.zeros((new.size, 0))  # V_no V_oo^-1

@@ -106,6 +106,13 @@ class MixedLM(sm_mlm.MixedLM):
         **kwargs,
     ):
         for k in kwargs:
+            if k in ("variance", "weights", "group"):
+                raise ValueError(
+                    f"MixedLM(endog, exog, groups, ...) does not take {k}=: it names data "
+                    f"columns; use the formula interface, lmm.mixedlm(formula, data, "
+                    f"groups=..., {k}=...) or MixedLM.from_formula (the array interface "
+                    "reads the residual structure's positions= only)"
+                )
             if k not in (
                 "missing_idx",
                 "formula",
@@ -287,6 +294,7 @@ class MixedLM(sm_mlm.MixedLM):
         # what conditional prediction needs to rebuild a subject's rows from new data
         mod._group_column = inputs.group_name
         mod._re_formula = None if inputs.no_re else re_formula
+        mod._vc_formula = dict(vc_formula) if vc_formula else None
         return mod
 
     def _drop_random_effects(self) -> None:
