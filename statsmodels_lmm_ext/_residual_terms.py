@@ -79,7 +79,11 @@ def _numeric(data: pd.DataFrame, cols: list[str], who: str) -> np.ndarray:
     for c in cols:
         if not pd.api.types.is_numeric_dtype(data[c]):
             raise ValueError(
-                f"position column {c!r} for {who} must be numeric; it has dtype {data[c].dtype}"
+                f"position column {c!r} for {who} must be numeric; it has dtype "
+                f"{data[c].dtype}. Give numeric positions (e.g. a visit number), or make "
+                f"{c!r} a pandas Categorical with the visits in time order (its codes are then "
+                "the positions): sorting labels such as 'VIS10' < 'VIS2' would put the visits "
+                "out of order"
             )
     return data[cols].to_numpy(dtype=float).reshape(len(data), len(cols))
 

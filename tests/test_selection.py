@@ -226,3 +226,20 @@ def test_select_string_columns_behave_as_in_mixedlm():
     assert_allclose(sel.results["UN"].llf, direct.llf, rtol=1e-10)
     assert list(sel.results["UN"].fe_params.index) == list(direct.fe_params.index)
     assert d["vis"].dtype != "category"  # the caller's data are not modified
+
+
+def test_select_passes_missing_to_every_model():
+    # missing="drop" reaches the model construction of each candidate (fev_data has missing
+    # FEV1), the fits equal direct ones, and a run where every candidate fails warns
+    fev = lmm.datasets.load("fev_data")
+    f = "FEV1 ~ ARMCD * AVISIT"
+    cands = {"CSH": lmm.CompoundSymmetry(time="AVISIT", heterogeneous=True)}
+    with pytest.warns(RuntimeWarning, match="all 1 candidates failed"):
+        failed = lmm.select_cov_struct(f, fev, groups="USUBJID", candidates=cands)
+    assert failed.best is None and "missing='drop'" in failed.failures["CSH"]
+    sel = lmm.select_cov_struct(f, fev, groups="USUBJID", candidates=cands, missing="drop")
+    direct = lmm.mixedlm(
+        f, fev, groups="USUBJID", re_formula="0", cov_struct=cands["CSH"], missing="drop"
+    ).fit()
+    assert sel.results["CSH"].nobs == direct.nobs == fev["FEV1"].notna().sum()
+    assert_allclose(sel.best.llf, direct.llf, rtol=1e-10)

@@ -159,7 +159,7 @@ def _string_columns_as_categories(data: pd.DataFrame, names: set, specs: dict) -
     return data.assign(**out) if out else data
 
 
-def _fit_one(formula, data, groups, kw, eval_env, fit_kwargs):
+def _fit_one(formula, data, groups, kw, eval_env, fit_kwargs, missing="none"):
     """``(results, reason, notes)``; ``reason`` is "" when the fit succeeded."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -167,7 +167,9 @@ def _fit_one(formula, data, groups, kw, eval_env, fit_kwargs):
             # the model's construction (a pivoted QR of X) runs under the package's BLAS limit
             # too: a multi-threaded QR competing with the other workers is 10x slower
             with blas_threads():
-                model = mixedlm(formula, data, groups=groups, eval_env=eval_env, **kw)
+                model = mixedlm(
+                    formula, data, groups=groups, eval_env=eval_env, missing=missing, **kw
+                )
                 res = model.fit(**fit_kwargs)
         except Exception as exc:  # noqa: BLE001 - any failure is reported, not raised
             return None, f"{type(exc).__name__}: {exc}", []
@@ -209,6 +211,7 @@ def select_cov_struct(
     criterion: str = "aic",
     re_formula: str | None = "0",
     n_jobs: int | None = 1,
+    missing: str = "none",
     eval_env=None,
     **fit_kwargs,
 ) -> CovStructSelection:
@@ -236,6 +239,10 @@ def select_cov_struct(
     n_jobs : int
         joblib workers (``-1``: all cores); any joblib backend applies
         (``joblib.parallel_config``).
+    missing : {"none", "drop", "raise"}
+        Missing values, as in :func:`~statsmodels_lmm_ext.mixedlm` (``"drop"`` drops the rows
+        with a missing value in a column the formulas use, the same rows for every candidate
+        whose formulas use the same columns).
     eval_env : optional
         Namespace of names the formulas use that are not columns (default: the caller's).
     **fit_kwargs
@@ -262,7 +269,10 @@ def select_cov_struct(
     namespace = caller_namespace(eval_env, depth=1)
     env = _environment(formula, specs, data, namespace)
     data = _string_columns_as_categories(data, _formula_columns(formula, specs), specs)
-    jobs = [delayed(_fit_one)(formula, data, groups, kw, env, fit_kwargs) for kw in specs.values()]
+    jobs = [
+        delayed(_fit_one)(formula, data, groups, kw, env, fit_kwargs, missing)
+        for kw in specs.values()
+    ]
     if n_jobs in (None, 1) or len(jobs) == 1:
         out = [job[0](*job[1], **job[2]) for job in jobs]
     else:
@@ -274,5 +284,12 @@ def select_cov_struct(
         else:
             fits[name], notes[name] = res, msgs
     table = _table(fits, failures, criterion, notes)
+    if not fits:
+        warnings.warn(
+            f"all {len(failures)} candidates failed to fit (the table lists why); "
+            "best is None",
+            RuntimeWarning,
+            stacklevel=2,
+        )
     best = fits[table.index[0]] if fits else None
     return CovStructSelection(table, best, criterion, fits, failures)
