@@ -13,10 +13,10 @@ from statsmodels.regression import mixed_linear_model as sm_mlm
 
 from . import results_summary
 from ._conditional_predict import conditional_predict
+from .diagnostics import intervals as _intervals
 from .diagnostics import plots as diag_plots
 from .diagnostics import residuals as diag_residuals
 from .diagnostics import variogram as diag_variogram
-from .diagnostics import intervals as _intervals
 from .inference import VarianceModel, contrasts
 from .params import bounded_interval
 
