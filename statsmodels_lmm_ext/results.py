@@ -504,6 +504,7 @@ class MixedLMResults(sm_mlm.MixedLMResults):
         of (a sample of ``max_groups``) groups.  See
         :func:`statsmodels_lmm_ext.diagnostics.plots.plot_diagnostics`."""
         return diag_plots.plot_diagnostics(self, max_groups=max_groups, seed=seed, figsize=figsize)
+
     # --------------------------------------------- intervals for covariance parameters, ICC
     def conf_int_cov(
         self,

@@ -286,8 +286,7 @@ def select_cov_struct(
     table = _table(fits, failures, criterion, notes)
     if not fits:
         warnings.warn(
-            f"all {len(failures)} candidates failed to fit (the table lists why); "
-            "best is None",
+            f"all {len(failures)} candidates failed to fit (the table lists why); best is None",
             RuntimeWarning,
             stacklevel=2,
         )
