@@ -55,4 +55,4 @@ html_theme_options = {
     "description": "Residual covariance structures for statsmodels MixedLM",
     "fixed_sidebar": True,
 }
-html_static_path: list[str] = []
+html_static_path = ["_static"]
