@@ -132,7 +132,10 @@ def _unidentified(res, fits: DeletionFits, gids: np.ndarray, labels: list) -> np
             why = f"only {n_left} rows would be left for {p} fixed effects"
         elif p and w[0] <= 1e-9 * N:
             null = eng.cond.T_solve(v[:, 0])
-            cols = [res.model.exog_names[k] for k in np.flatnonzero(np.abs(null) > 1e-6 * np.abs(null).max())]
+            cols = [
+                res.model.exog_names[k]
+                for k in np.flatnonzero(np.abs(null) > 1e-6 * np.abs(null).max())
+            ]
             why = (
                 "the fixed-effects design would lose rank (a column or level only this group "
                 f"has; columns involved: {', '.join(cols)})"

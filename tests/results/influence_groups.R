@@ -60,6 +60,7 @@ m2loglik <- function(model, theta, d, reml, beta = NULL) {
     XVy <- XVy + t(X[r, , drop = FALSE]) %*% Vi %*% y[r]
     yVy <- yVy + t(y[r]) %*% Vi %*% y[r]
   }
+  if (identical(beta, "vcov")) return(solve(XVX))  # Var(beta_hat) = (X'V^-1X)^-1
   b <- if (is.null(beta)) solve(XVX, XVy) else beta
   q <- as.numeric(yVy - 2 * t(b) %*% XVy + t(b) %*% XVX %*% b)
   N <- nrow(d)
@@ -70,11 +71,12 @@ m2loglik <- function(model, theta, d, reml, beta = NULL) {
 }
 
 # observed information of theta: the Hessian of -l (REML, or ML profiled over beta) by central
-# differences; W is its inverse
+# differences (steps 1e-3 relative: smaller ones let rounding in the log-determinants dominate);
+# W is its inverse
 information <- function(model, theta, d, reml) {
   f <- function(th) m2loglik(model, th, d, reml) / 2
   k <- length(theta)
-  h <- 1e-4 * pmax(abs(theta), 0.05)
+  h <- 1e-3 * pmax(abs(theta), 0.05)
   H <- matrix(0, k, k)
   for (a in 1:k) for (b in a:k) {
     ea <- replace(numeric(k), a, h[a]); eb <- replace(numeric(k), b, h[b])
@@ -102,7 +104,7 @@ fit_model <- function(model, d, reml) {
     C <- cov2cor(S)
     rho <- c(C[2, 1], C[3, 1], C[3, 2], C[4, 1], C[4, 2], C[4, 3])
     theta <- c(S[1, 1], rho, sd[2:4] / sd[1])
-    return(list(beta = coef(fit), vcov = vcov(fit), theta = unname(theta)))
+    return(list(beta = coef(fit), theta = unname(theta)))
   }
   ctrl <- list(tolerance = 1e-12, msTol = 1e-14, msMaxIter = 1000, maxIter = 1000,
                niterEM = 0, returnObject = TRUE)
@@ -119,7 +121,13 @@ fit_model <- function(model, d, reml) {
     rho <- coef(fit$modelStruct$corStruct, unconstrained = FALSE)
     theta <- c(as.numeric(getVarCov(fit)[1, 1]), fit$sigma^2, rho)
   }
-  list(beta = fixef_or_coef(fit), vcov = vcov(fit), theta = unname(theta))
+  list(beta = fixef_or_coef(fit), theta = unname(theta))
+}
+# Var(beta_hat) = (X'V^-1X)^-1 at the fit's theta (SAS's model-based covariance; nlme's vcov of
+# an ML gls fit scales it by N / (N - p))
+with_vcov <- function(fit, model, d) {
+  fit$vcov <- m2loglik(model, fit$theta, d, TRUE, beta = "vcov")
+  fit
 }
 fixef_or_coef <- function(fit) if (inherits(fit, "lme")) fixef(fit) else coef(fit)
 
@@ -133,7 +141,7 @@ out <- list(versions = list(R = R.version.string, mmrm = as.character(packageVer
             groups = groups, cases = list())
 for (cn in names(cases)) {
   cs <- cases[[cn]]
-  full <- fit_model(cs$model, d0, cs$reml)
+  full <- with_vcov(fit_model(cs$model, d0, cs$reml), cs$model, d0)
   p <- length(full$beta)
   W <- solve(information(cs$model, full$theta, d0, cs$reml))
   m2l_full <- if (cs$reml) m2loglik(cs$model, full$theta, d0, TRUE) else
@@ -142,7 +150,7 @@ for (cn in names(cases)) {
   for (g in groups) {
     dg <- d0[d0$USUBJID != g, ]
     dg$USUBJID <- droplevels(dg$USUBJID)
-    del <- fit_model(cs$model, dg, cs$reml)
+    del <- with_vcov(fit_model(cs$model, dg, cs$reml), cs$model, dg)
     db <- full$beta - del$beta
     dt <- full$theta - del$theta
     m2l <- if (cs$reml) m2loglik(cs$model, del$theta, d0, TRUE) else
