@@ -39,6 +39,7 @@ from .covstruct import (
     VarPower,
     make_cov_struct,
 )
+from .diagnostics.influence import InfluenceWarning
 from .emmeans import CONTRAST_METHODS, EmmContrasts, EmmResults, emmeans, ref_grid
 from .inference import DDF_METHODS, DDFWarning, VarianceModel
 from .inference.api import (
@@ -58,6 +59,7 @@ from .results import MixedLMResults, MixedLMResultsWrapper
 __version__ = "0.1.0"
 
 __all__ = [
+    "InfluenceWarning",
     "BootstrapPrediction",
     "BootstrapResult",
     "BootstrapWarning",
