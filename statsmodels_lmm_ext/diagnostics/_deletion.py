@@ -31,6 +31,8 @@ from ..optimize import (
 
 __all__ = ["DeletionFits"]
 
+# What a refit keeps of :meth:`DeletionFits.profile` at its estimates.
+_KEEP = ("ok", "dev", "beta", "scale", "Ainv", "full_dev", "full_beta", "full_scale", "full_A")
 # Elements (B * sum_u n_u^2 * (2 k + 3)) one batch of deleted groups may hold at once.
 _BATCH_ELEMENTS = 20_000_000
 
@@ -72,9 +74,9 @@ class DeletionFits:
         k = eng.k_lin + eng.k_corr
         return int(max(1, min(eng.n_groups, _BATCH_ELEMENTS // max(per * (2 * k + 3), 1))))
 
-    def _own_terms(self, ch, ci, gids, M, dR, gradient):
+    def _own_terms(self, ch, ci, gids, M, ld, dR, gradient):
         """The deleted groups of chunk ``ci``: their batch positions and ``(M_g, D_g, X_g,
-        y_g)`` (conditioned), or None."""
+        y_g, log|H_g|)`` (conditioned), or None."""
         idx = np.flatnonzero(self.chunk_of[gids] == ci)
         if not idx.size:
             return None
@@ -84,17 +86,33 @@ class DeletionFits:
         if gradient:
             K = np.moveaxis(ch.K[:, u], 1, 0)  # (m, k_lin, n, n)
             D = np.concatenate([K, dR[idx, :, u]], axis=1) if self.eng.k_corr else K
-        return idx, u, M[idx, u], D, self.eng.Xc[rows], self.eng.yc[rows]
+        return idx, u, M[idx, u], D, self.eng.Xc[rows], self.eng.yc[rows], ld[idx, u]
 
-    def profile(self, lam, rho, gids, gradient: bool = False) -> dict:
+    def _inverses(self, ch, lam, rho, gradient: bool):
+        """``H^-1``, ``log|H|``, the not-positive-definite mask and ``dR`` of a chunk, computed
+        once per distinct parameter set (a batch's first evaluation is at one start)."""
+        order = 1 if gradient else 0
+        P = np.concatenate([lam, rho], axis=1)
+        _, first, inv = np.unique(P, axis=0, return_index=True, return_inverse=True)
+        if len(first) == len(P):
+            H, dR, _ = self.eng.H(ch, lam, rho, order=order)
+            return (*spd_inverse(H), dR)
+        inv = inv.ravel()
+        H, dR, _ = self.eng.H(ch, lam[first], rho[first], order=order)
+        M, ld, bad = spd_inverse(H)
+        return M[inv], ld[inv], bad[inv], None if dR is None else dR[inv]
+
+    def profile(self, lam, rho, gids, gradient: bool = False, full: bool = False) -> dict:
         """Profiled deviance ``-2 l`` of the data without group ``gids[b]`` at the parameters
         ``(lam[b], rho[b])``, for each ``b``.
 
         Returns ``dev``, ``beta`` (B, p), ``scale``, ``Ainv`` (``(X'H^-1X)^-1`` of the reduced
-        data), ``ok`` on the user's scale, and with ``gradient`` ``grad_lin`` and ``grad_rho``
-        (as :meth:`Engine.profile`).
+        data), ``ok`` on the user's scale, with ``gradient`` ``grad_lin`` and ``grad_rho`` (as
+        :meth:`Engine.profile`), and with ``full`` the full data's ``full_dev``,
+        ``full_beta``, ``full_scale`` and ``full_A`` (``X'H^-1X``) at the same parameters (the
+        sums before the groups' terms are taken out).
         """
-        eng, reml = self.eng, self.reml
+        eng = self.eng
         gids = np.asarray(gids, dtype=np.intp)
         B, p = len(gids), eng.k_fe
         lam = np.asarray(lam, float).reshape(B, eng.k_lin)
@@ -102,54 +120,67 @@ class DeletionFits:
         A, b = np.zeros((B, p, p)), np.zeros((B, p))
         c, logdet = np.zeros(B), np.zeros(B)
         bad = np.zeros(B, bool)
-        keep, own = [], []
+        keep, own, sums = [], [], None
         for ci, (ch, st) in enumerate(zip(eng.chunks, eng.own_stats, strict=True)):
-            H, dR, _ = eng.H(ch, lam, rho, order=1 if gradient else 0)
-            M, ld, bad_c = spd_inverse(H)
+            M, ld, bad_c, dR = self._inverses(ch, lam, rho, gradient)
             bad |= bad_c
             logdet += ld @ ch.weight
             A += ch.xx(M)
             b += ch.xy(M, st)
             c += ch.yy(M, st)
-            terms = self._own_terms(ch, ci, gids, M, dR, gradient)
+            if gradient:
+                keep.append((M, dR))
+            own.append(self._own_terms(ch, ci, gids, M, ld, dR, gradient))
+        if full:
+            sums = (A.copy(), b.copy(), c.copy(), logdet.copy(), bad.copy())
+        for terms in own:
             if terms is not None:
-                idx, u, Mg, Dg, Xg, yg = terms
+                idx, u, Mg, Dg, Xg, yg, ldg = terms
                 MX, My = Mg @ Xg, np.einsum("mts,ms->mt", Mg, yg)
                 A[idx] -= np.einsum("mta,mtb->mab", Xg, MX)
                 b[idx] -= np.einsum("mta,mt->ma", Xg, My)
                 c[idx] -= np.einsum("mt,mt->m", yg, My)
-                logdet[idx] -= ld[idx, u]
-                own.append((idx, Mg, Dg, Xg, yg))
-            if gradient:
-                keep.append((M, dR))
+                logdet[idx] -= ldg
         n_left = eng.nobs - eng.sizes[gids]
-        dfr = n_left - p if reml else n_left
-        bad |= dfr <= 0
+        out = self._finish(A, b, c, logdet, bad, n_left)
+        if gradient:
+            with np.errstate(all="ignore"):
+                grad = self._gradient(keep, [t for t in own if t is not None], out, A)
+            grad[~out["ok"]] = 0.0
+            out["grad_lin"], out["grad_rho"] = grad[:, : eng.k_lin], grad[:, eng.k_lin :]
+        self._to_user(out, A)
+        if sums is not None:
+            whole = self._finish(*sums, np.full(B, eng.nobs))
+            self._to_user(whole, sums[0])
+            out.update({f"full_{k}": whole[k] for k in ("dev", "beta", "scale")})
+            out["full_A"] = eng.cond.sandwich(sums[0])
+        return out
+
+    def _finish(self, A, b, c, logdet, bad, nobs) -> dict:
+        """GLS ``beta``, ``scale`` and the deviance from the sums (conditioned scale)."""
+        p = self.eng.k_fe
+        dfr = nobs - p if self.reml else nobs
+        bad = bad | (dfr <= 0)
         beta, logdet_A = _solve_spd_batch(A, b, bad)
         Q = c - np.einsum("ba,ba->b", b, beta)
         bad |= ~(Q > 0)
-        dfr_safe = np.maximum(dfr, 1)
-        scale = np.where(bad, 1.0, Q) / dfr_safe
+        dfr = np.maximum(dfr, 1)
+        scale = np.where(bad, 1.0, Q) / dfr
         with np.errstate(all="ignore"):
-            dev = dfr_safe * (np.log(2 * np.pi * scale) + 1.0) + logdet
-            if reml:
+            dev = dfr * (np.log(2 * np.pi * scale) + 1.0) + logdet
+            if self.reml:
                 dev += logdet_A
-        ok = ~bad & np.isfinite(dev)
-        out = {"ok": ok}
-        if gradient:
-            with np.errstate(all="ignore"):
-                grad = self._gradient(keep, own, beta, scale, A)
-            grad[~ok] = 0.0
-            out["grad_lin"], out["grad_rho"] = grad[:, : eng.k_lin], grad[:, eng.k_lin :]
-        return self._to_user(out, dev, beta, scale, A, dfr_safe)
+        return {"ok": ~bad & np.isfinite(dev), "dev": dev, "beta": beta, "scale": scale,
+                "dfr": dfr}  # fmt: skip
 
-    def _gradient(self, keep, own, beta, scale, A) -> np.ndarray:
+    def _gradient(self, keep, own, out, A) -> np.ndarray:
         """The full data's gradient terms (at the reduced fits' ``beta``, ``scale``,
         ``A^-1``) minus the deleted groups' own."""
         eng = self.eng
+        beta, scale = out["beta"], out["scale"]
         grad = eng._gradient(keep, eng.own_stats, beta, scale, A if self.reml else None)
         Ainv = np.linalg.inv(A)
-        for idx, Mg, Dg, Xg, yg in own:
+        for idx, _, Mg, Dg, Xg, yg, _ in own:
             r = yg - np.einsum("mta,ma->mt", Xg, beta[idx])
             Mr = np.einsum("mts,ms->mt", Mg, r)
             g = np.einsum("mts,mkst->mk", Mg, Dg)
@@ -161,21 +192,20 @@ class DeletionFits:
             grad[idx] -= g
         return grad
 
-    def _to_user(self, out, dev, beta, scale, A, dfr) -> dict:
-        """The conditioned outputs on the user's scale (:meth:`Conditioning.profile_to_user`
-        with the reduced data's residual degrees of freedom)."""
+    def _to_user(self, out: dict, A: np.ndarray) -> None:
+        """Map :meth:`_finish`'s outputs to the user's scale in place
+        (:meth:`Conditioning.profile_to_user` with the data's own residual df)."""
         cond = self.eng.cond
         ok = out["ok"]
         s2 = cond.s**2
-        shift = dfr * np.log(s2) + (2.0 * cond.logdet_T if self.reml else 0.0)
-        out["dev"] = np.where(ok, dev + shift, np.inf)
+        shift = out.pop("dfr") * np.log(s2) + (2.0 * cond.logdet_T if self.reml else 0.0)
+        out["dev"] = np.where(ok, out["dev"] + shift, np.inf)
         Ainv = np.full_like(A, np.nan)
         if ok.any():
             Ainv[ok] = cond.inverse_sandwich(np.linalg.inv(A[ok]))
         out["Ainv"] = Ainv
-        out["beta"] = cond.beta_to_user(beta)
-        out["scale"] = scale * s2
-        return out
+        out["beta"] = cond.beta_to_user(out["beta"])
+        out["scale"] = out["scale"] * s2
 
     # ------------------------------------------------------------------ refits
     def start(self, psi, vc, rho) -> np.ndarray:
@@ -207,23 +237,34 @@ class DeletionFits:
             return None
         return (V / w) @ V.T
 
-    def _functions(self, gids):
+    def _functions(self, gids, memo: dict):
+        """The batch's ``fg`` and saddle detector; ``fg`` keeps each row's latest estimates
+        in ``memo`` (row -> (point, outputs)), so that the final ones need no evaluation."""
         spec = self.spec
 
         def fg(U, idx):
             lam, rho, _, _ = spec.natural_many(U)
-            out = self.profile(lam, rho, gids[idx], gradient=True)
+            out = self.profile(lam, rho, gids[idx], gradient=True, full=True)
+            for r, j in enumerate(idx):
+                memo[j] = (U[r].copy(), {k: out[k][r] for k in _KEEP})
             return out["dev"], spec.chain_many(U, out["grad_lin"], out["grad_rho"])
 
         def saddles(U, idx):
             lam, rho, _, _ = spec.natural_many(U)
-            out = self.profile(lam, rho, gids[idx], gradient=True)
-            return spec.saddles_many(U, out["grad_lin"], self.gscale)
+            # only a variance at zero can be a saddle (the policy's own test, any gradient)
+            maybe = spec.saddles_many(U, np.full(lam.shape, -np.inf), self.gscale).any(axis=1)
+            out = np.zeros(U.shape, bool)
+            if maybe.any():
+                r = np.flatnonzero(maybe)
+                prof = self.profile(lam[r], rho[r], gids[idx[r]], gradient=True)
+                out[r] = spec.saddles_many(U[r], prof["grad_lin"], self.gscale)
+            return out
 
         return fg, saddles
 
     def refit(self, gids, u0: np.ndarray, hinv0=None, gtol: float = GTOL * 1e-2):
-        """Refit without each group of ``gids`` (one batch): ``(U, dev, converged)``.
+        """Refit without each group of ``gids`` (one batch): ``(U, dev, converged, est)``,
+        ``est`` the outputs of :meth:`profile` (``full=True``) at the estimates.
 
         Batched BFGS from ``u0`` to ``gtol`` (tighter than a fit's default, so that the refits
         agree with direct fits of the reduced data), the saddle policy, and the optimiser
@@ -231,18 +272,26 @@ class DeletionFits:
         """
         gids = np.asarray(gids, dtype=np.intp)
         B = len(gids)
-        U0 = np.tile(u0, (B, 1))
+        U = np.tile(u0, (B, 1))
+        memo: dict = {}
         if not self.spec.k:
-            lam, rho = np.zeros((B, 0)), np.zeros((B, 0))
-            dev = self.profile(lam, rho, gids)["dev"]
-            return U0, dev, np.isfinite(dev)
-        fg, saddles = self._functions(gids)
-        with np.errstate(all="ignore"):
-            U, dev, conv = bfgs_many(fg, U0, self.gscale, gtol, Hinv0=hinv0)
-            U, dev, conv = leave_saddles_many(fg, saddles, U, dev, conv, u0, self.gscale, gtol)
-        for j in np.flatnonzero(~conv):
-            U[j], dev[j], conv[j] = self._refit_one(fg, saddles, j, u0)
-        return U, dev, conv
+            conv = np.ones(B, bool)
+        else:
+            fg, saddles = self._functions(gids, memo)
+            with np.errstate(all="ignore"):
+                U, _, conv = bfgs_many(fg, U, self.gscale, gtol, Hinv0=hinv0)
+                U, _, conv = leave_saddles_many(fg, saddles, U, _, conv, u0, self.gscale, gtol)
+            for j in np.flatnonzero(~conv):
+                U[j], _, conv[j] = self._refit_one(fg, saddles, j, u0)
+        miss = [j for j in range(B) if j not in memo or not np.array_equal(memo[j][0], U[j])]
+        if miss:
+            lam, rho, _, _ = self.spec.natural_many(U[miss])
+            with np.errstate(all="ignore"):
+                out = self.profile(lam, rho, gids[miss], full=True)
+            for r, j in enumerate(miss):
+                memo[j] = (U[j], {k: out[k][r] for k in _KEEP})
+        est = {k: np.stack([memo[j][1][k] for j in range(B)]) for k in _KEEP}
+        return U, est["dev"], conv & est["ok"], est
 
     def _refit_one(self, fg_many, saddles_many, j: int, u0: np.ndarray):
         """One deleted fit by the optimiser chain (the batch's fallback)."""

@@ -184,29 +184,11 @@ def _refit_all(res, fits: DeletionFits, todo: np.ndarray) -> dict:
     parts = []
     for a in range(0, len(todo), step):
         gids = todo[a : a + step]
-        U, _, conv = fits.refit(gids, u0, hinv0)
-        lam, rho, psi, vc = spec.natural_many(U)
-        red = fits.profile(lam, rho, gids)
-        with np.errstate(all="ignore"):  # the own response's statistics broadcast
-            full = eng.profile(lam, rho, res.reml)
-        parts.append(
-            {
-                "converged": conv & red["ok"],
-                "beta": red["beta"],
-                "scale": red["scale"],
-                "Ainv": red["Ainv"],
-                "psi": psi,
-                "vc": vc,
-                "rho": rho,
-                "full_dev": full["dev"],
-                "full_scale": full["scale"],
-                "full_beta": full["beta"],
-                "full_A": full["A"],
-            }
-        )
-    p, k = eng.k_fe, spec.k
+        U, _, conv, est = fits.refit(gids, u0, hinv0)
+        _, rho, psi, vc = spec.natural_many(U)
+        parts.append({**est, "converged": conv, "psi": psi, "vc": vc, "rho": rho})
     if not parts:
-        return {"converged": np.zeros(0, bool), "beta": np.zeros((0, p)), "psi": None, "k": k}
+        return {"converged": np.zeros(0, bool), "beta": np.zeros((0, eng.k_fe))}
     return {key: np.concatenate([d[key] for d in parts]) for key in parts[0]}
 
 
