@@ -17,6 +17,7 @@ References:
 """
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -184,8 +185,9 @@ def test_group_that_alone_has_a_visit_gives_a_nan_row():
     extra["AVISIT"], extra["VISITN"], extra["FEV1"] = "VIS5", 5, extra["FEV1"] + 3.0
     data = pd.concat([data, extra], ignore_index=True)
     res = fit(data, "ri_ar1", True, formula="FEV1 ~ ARMCD + AVISIT + RACE")
-    with pytest.warns(InfluenceWarning, match="PT10"):
+    with pytest.warns(InfluenceWarning, match="PT10") as record:
         inf = res.influence(groups=["PT10", "PT2"])
+    assert record[0].filename == __file__  # points at the caller
     assert np.isnan(inf.loc["PT10", STATS + ["rld", "press"]].to_numpy(float)).all()
     assert "AVISIT[T.VIS5]" in inf.loc["PT10", "reason"]
     assert not inf.loc["PT10", "converged"]
@@ -219,3 +221,14 @@ def test_bad_group_label():
     res = fit(fev(), "cs", True)
     with pytest.raises(KeyError, match="not groups of the model"):
         res.influence(groups=["nobody"])
+
+
+def test_fit_with_parameters_held_fixed_is_refused():
+    from statsmodels.regression.mixed_linear_model import MixedLMParams
+
+    model = lmm.mixedlm("FEV1 ~ ARMCD", fev(), groups="USUBJID", re_formula="1 + VISITN")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # statsmodels' note on the free pattern
+        res = model.fit(free=MixedLMParams.from_components(np.ones(2), np.eye(2)))
+    with pytest.raises(NotImplementedError, match="free="):
+        res.influence(groups=["PT10"])

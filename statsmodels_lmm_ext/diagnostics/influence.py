@@ -88,7 +88,7 @@ def influence(res, groups=None) -> pd.DataFrame:
             f"{int(bad.sum())} of {len(out)} deletion fits failed or did not converge (their "
             f"rows say why in 'reason'); group {first!r}: {out.loc[first, 'reason']}",
             InfluenceWarning,
-            stacklevel=3,  # 2 + the blas_threads wrapper
+            stacklevel=4,  # the results method, the blas_threads wrapper, then the caller
         )
     return out
 
