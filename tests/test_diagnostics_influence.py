@@ -232,3 +232,17 @@ def test_fit_with_parameters_held_fixed_is_refused():
         res = model.fit(free=MixedLMParams.from_components(np.ones(2), np.eye(2)))
     with pytest.raises(NotImplementedError, match="free="):
         res.influence(groups=["PT10"])
+
+
+def test_fallback_optimiser_chain_agrees_with_the_batch():
+    """Refits the batched BFGS leaves unconverged go through fit()'s optimiser chain."""
+    res = fit(fev(), "cs", True)
+    m = res.model
+    fits = DeletionFits(m.engine, m.cov_params_spec, True)
+    u0 = fits.start(res.cov_re_unscaled, res.vcomp / res.scale, res._rho)
+    gids = np.array([3, 9])
+    U1, _, conv1, est1 = fits.refit(gids, u0, fits.full_inverse_hessian(u0))
+    U2, _, conv2, est2 = fits.refit(gids, u0, None, gtol=1e-300)  # the batch cannot converge
+    assert conv1.all() and conv2.all()
+    assert_allclose(U2, U1, atol=1e-6)
+    assert_allclose(est2["beta"], est1["beta"], rtol=1e-7)
