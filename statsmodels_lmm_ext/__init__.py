@@ -39,6 +39,7 @@ from .covstruct import (
     VarPower,
     make_cov_struct,
 )
+from .diagnostics.influence import InfluenceWarning
 from .emmeans import CONTRAST_METHODS, EmmContrasts, EmmResults, emmeans, ref_grid
 from .inference import DDF_METHODS, DDFWarning, VarianceModel
 from .inference.api import (
@@ -66,6 +67,7 @@ from .selection import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "InfluenceWarning",
     "BootstrapPrediction",
     "BootstrapResult",
     "BootstrapWarning",

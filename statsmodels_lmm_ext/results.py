@@ -13,6 +13,7 @@ from statsmodels.regression import mixed_linear_model as sm_mlm
 
 from . import results_summary
 from ._conditional_predict import conditional_predict
+from .diagnostics import influence as _influence
 from .diagnostics import intervals as _intervals
 from .diagnostics import plots as diag_plots
 from .diagnostics import residuals as diag_residuals
@@ -554,6 +555,27 @@ class MixedLMResults(sm_mlm.MixedLMResults):
             :mod:`statsmodels_lmm_ext.diagnostics.intervals`.
         """
         return _intervals.icc(self, alpha, method)
+
+    # ------------------------------------------------------------- influence
+    def influence(self, groups=None) -> pd.DataFrame:
+        """Influence of each group from exact leave-one-group-out refits (SAS PROC MIXED
+        ``INFLUENCE(EFFECT=subject ITER=...)``).
+
+        Parameters
+        ----------
+        groups : sequence, optional
+            Labels of the groups to leave out in turn (default: all).
+
+        Returns
+        -------
+        DataFrame
+            One row per group: ``nobs``, Cook's D (``cookd``), ``mdffits``, ``covratio``,
+            ``covtrace`` (fixed effects), ``cookd_cov`` (covariance parameters), ``rld``
+            (REML) or ``ld`` (ML) likelihood distance, ``press``, ``converged``, ``reason``
+            (why a row is NaN, e.g. a visit only that group has) and ``change[<name>]`` for
+            every parameter.  See :mod:`statsmodels_lmm_ext.diagnostics.influence`.
+        """
+        return _influence.influence(self, groups)
 
 
 class MixedLMResultsWrapper(sm_mlm.MixedLMResultsWrapper):
