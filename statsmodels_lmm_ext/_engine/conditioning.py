@@ -134,15 +134,30 @@ class Conditioning:
         return out
 
 
-def pivoted_qr(X: np.ndarray):
+def pivoted_qr(X: np.ndarray, rows=None):
     """``(Q, R, piv, d)``: economic QR with column pivoting of ``X`` with columns scaled to unit
-    norm (``d`` the norms, 1 for zero columns), ``(X / d)[:, piv] = Q R``."""
+    norm (``d`` the norms, 1 for zero columns), ``(X / d)[:, piv] = Q R``.
+
+    ``rows``: ``(first, inverse, counts)`` of the distinct rows ``u_k = X[first[k]]`` of ``X``
+    (``_validation.distinct_rows``).  Then ``R`` is the pivoted QR factor of the small matrix of
+    rows ``sqrt(c_k) u_k / d`` (it has the same ``R'R``) and ``Q = (X / d)[:, piv] R^-1`` is
+    gathered from its distinct rows.  A design that this does not show to have full rank with
+    a margin (100 times the rank tolerance) is factored row by row, so the rank decision and
+    the columns an error names are those of the row-by-row QR.
+    """
     X = np.asarray(X, float)
     N, p = X.shape
     if p == 0 or N == 0:
         return np.zeros((N, 0)), np.zeros((0, 0)), np.zeros(0, int), np.ones(0)
-    d = np.sqrt((X**2).sum(0))
+    d = np.sqrt(np.einsum("ij,ij->j", X, X))
     d[d == 0] = 1.0
+    if rows is not None:
+        first, inverse, counts = rows
+        U = X[first] / d
+        _, R, piv = scipy.linalg.qr(U * np.sqrt(counts)[:, None], mode="economic", pivoting=True)
+        if R.shape[0] == p and qr_rank(R, (100 * N, p)) == p:
+            Qu = scipy.linalg.solve_triangular(R, U[:, piv].T, trans="T").T
+            return Qu[inverse], R, piv, d
     Q, R, piv = scipy.linalg.qr(X / d, mode="economic", pivoting=True)
     return Q, R, piv, d
 
