@@ -230,10 +230,10 @@ def _fill_subterm(out, subterm, factor_infos, values, codes) -> None:
         np.take(table, cell, axis=0, out=out, mode="clip")
     else:
         out[...] = 1.0
-    for i, combo in enumerate(combos):
-        for pos, f in enumerate(subterm.factors):
-            if factor_infos[f].type != "categorical":
-                out[:, i] *= values[f]
+    numeric = [f for f in subterm.factors if factor_infos[f].type != "categorical"]
+    for i in range(len(combos)):
+        for f in numeric:
+            out[:, i] *= values[f]
 
 
 def _matrix(spec, factor_map, columns, data) -> np.ndarray | None:
@@ -253,7 +253,9 @@ def _matrix(spec, factor_map, columns, data) -> np.ndarray | None:
     start = 0
     for subterms in spec.term_codings.values():
         for st in subterms:
-            _fill_subterm(X[:, start : start + st.num_columns], st, spec.factor_infos, values, codes)
+            _fill_subterm(
+                X[:, start : start + st.num_columns], st, spec.factor_infos, values, codes
+            )
             start += st.num_columns
     return X
 

@@ -23,8 +23,8 @@ __all__ = [
 ]
 
 
-# Fixed-effects designs with at most this many distinct rows (and this fraction of N) are factored through
-# their distinct rows (categorical designs: cells of the factors), not row by row.
+# Fixed-effects designs with at most this many distinct rows (and this fraction of N) are
+# factored through their distinct rows (categorical designs: cells of the factors).
 _MAX_DISTINCT = 20_000
 _DISTINCT_FRACTION = 0.25
 _CHECK_ROWS = 65_536

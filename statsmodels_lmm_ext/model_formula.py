@@ -83,12 +83,21 @@ def _infinite(values: np.ndarray) -> np.ndarray:
     return np.zeros(values.shape, bool)
 
 
+def _is_number(col: pd.Series) -> bool:
+    return isinstance(col.dtype, np.dtype) and col.dtype.kind in "iufc"
+
+
+def _no(col: pd.Series) -> np.ndarray:
+    return np.zeros(len(col), bool)
+
+
 def _handle_missing(data: pd.DataFrame, groups, used, missing: str, group_name):
     """Drop the rows with a missing or infinite value in a used column or the groups
     (``missing="drop"``) or raise an error naming the columns and the first row."""
-    arrays = [data[c].to_numpy() for c in used] + [np.asarray(groups)]
-    inf = np.column_stack([_infinite(a) for a in arrays])
-    na = np.column_stack([np.asarray(pd.isna(a)) for a in arrays]) | inf
+    # each column's own (vectorised) missing test: no object copy of string columns
+    cols = [data[c] for c in used] + [pd.Series(np.asarray(groups), copy=False)]
+    inf = np.column_stack([_infinite(c.to_numpy()) if _is_number(c) else _no(c) for c in cols])
+    na = np.column_stack([c.isna().to_numpy() for c in cols]) | inf
     if not na.any():
         return data, groups
     if missing == "drop":

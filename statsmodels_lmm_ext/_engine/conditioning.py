@@ -49,7 +49,10 @@ class Conditioning:
         Q, R, piv, d = pivoted_qr(X) if qr is None else qr
         self.R, self.piv, self.d = R, piv, d
         root = np.sqrt(max(self.nobs, 1))
-        self.Xt = np.ascontiguousarray(root * Q)
+        if isinstance(Q, GatheredRows):
+            self.Xt = Q.scaled(root)
+        else:
+            self.Xt = np.ascontiguousarray(root * Q)
         self.T = (R[:, np.argsort(piv)] * d) / root if self.p else np.zeros((0, 0))
         with np.errstate(divide="ignore"):
             self.logdet_T = float(
@@ -134,6 +137,24 @@ class Conditioning:
         return out
 
 
+class GatheredRows:
+    """An ``(N, p)`` matrix whose rows are ``rows[inverse]``, kept unexpanded until needed
+    (the ``Q`` of a design with few distinct rows)."""
+
+    def __init__(self, rows: np.ndarray, inverse: np.ndarray):
+        self.rows, self.inverse = rows, inverse
+        self.shape = (len(inverse), rows.shape[1])
+
+    def scaled(self, c: float) -> np.ndarray:
+        """``c * rows[inverse]`` as one new C-contiguous array."""
+        out = np.empty(self.shape)
+        np.take(self.rows * c, self.inverse, axis=0, out=out, mode="clip")
+        return out
+
+    def __array__(self, dtype=None, copy=None):
+        return self.scaled(1.0) if dtype is None else self.scaled(1.0).astype(dtype)
+
+
 def pivoted_qr(X: np.ndarray, rows=None):
     """``(Q, R, piv, d)``: economic QR with column pivoting of ``X`` with columns scaled to unit
     norm (``d`` the norms, 1 for zero columns), ``(X / d)[:, piv] = Q R``.
@@ -141,9 +162,9 @@ def pivoted_qr(X: np.ndarray, rows=None):
     ``rows``: ``(first, inverse, counts)`` of the distinct rows ``u_k = X[first[k]]`` of ``X``
     (``_validation.distinct_rows``).  Then ``R`` is the pivoted QR factor of the small matrix of
     rows ``sqrt(c_k) u_k / d`` (it has the same ``R'R``) and ``Q = (X / d)[:, piv] R^-1`` is
-    gathered from its distinct rows.  A design that this does not show to have full rank with
-    a margin (100 times the rank tolerance) is factored row by row, so the rank decision and
-    the columns an error names are those of the row-by-row QR.
+    gathered from its distinct rows (a :class:`GatheredRows`).  A design that this does not
+    show to have full rank with a margin (100 times the rank tolerance) is factored row by
+    row, so the rank decision and the columns an error names are those of the row-by-row QR.
     """
     X = np.asarray(X, float)
     N, p = X.shape
@@ -157,7 +178,7 @@ def pivoted_qr(X: np.ndarray, rows=None):
         _, R, piv = scipy.linalg.qr(U * np.sqrt(counts)[:, None], mode="economic", pivoting=True)
         if R.shape[0] == p and qr_rank(R, (100 * N, p)) == p:
             Qu = scipy.linalg.solve_triangular(R, U[:, piv].T, trans="T").T
-            return Qu[inverse], R, piv, d
+            return GatheredRows(Qu, inverse), R, piv, d
     Q, R, piv = scipy.linalg.qr(X / d, mode="economic", pivoting=True)
     return Q, R, piv, d
 
