@@ -10,6 +10,8 @@ must give the same fit, Type III tests, marginal means and predictions as throug
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -330,3 +332,18 @@ def test_rank_deficient_same_error_as_row_by_row():
         check_rank(X, names, pivoted_qr(X, distinct_rows(X)))
     assert str(fast.value) == str(slow.value)
     assert "rank deficient" in str(fast.value)
+
+
+def test_engine_pattern_sums_through_distinct_designs():
+    # S_XX and S_Xy summed over the groups' distinct designs equal the sums over all groups
+    df = _data(n_groups=80, n_visits=4, seed=11)
+    mod = lmm.mixedlm("y ~ C(visit) * trt", df, groups="g", cov_struct=lmm.AR1(time="visit"))
+    eng = mod.engine
+    assert eng.cond.row_codes is not None and eng.mode == "pattern"
+    plain = copy.copy(eng)
+    plain.cond = copy.copy(eng.cond)
+    plain.cond.row_codes = None
+    for n, gids in eng._size_buckets():
+        rows = eng.group_rows(gids, n)
+        for a, b in zip(eng._pattern_sums(rows), plain._pattern_sums(rows), strict=True):
+            assert_allclose(a, b, rtol=1e-12, atol=1e-9)

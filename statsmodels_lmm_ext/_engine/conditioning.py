@@ -49,8 +49,11 @@ class Conditioning:
         Q, R, piv, d = pivoted_qr(X) if qr is None else qr
         self.R, self.piv, self.d = R, piv, d
         root = np.sqrt(max(self.nobs, 1))
+        # codes of the design's distinct rows when known (the engine sums over them)
+        self.row_codes = None
         if isinstance(Q, GatheredRows):
             self.Xt = Q.scaled(root)
+            self.row_codes = Q.inverse
         else:
             self.Xt = np.ascontiguousarray(root * Q)
         self.T = (R[:, np.argsort(piv)] * d) / root if self.p else np.zeros((0, 0))
