@@ -92,6 +92,8 @@ FAST_FORMULAS = [
     "y ~ (trt + site + smoker) ** 2",
     "y ~ x:site:trt",
     "age ~ trt + x",
+    # more cells of the categorical factors than rows: built subterm by subterm
+    "y ~ C(g) + trt:C(visit) + x:site",
 ]
 
 # formulas that need patsy (the fast path returns None)
