@@ -314,8 +314,11 @@ def test_distinct_rows_qr_matches_row_by_row():
     a = Conditioning(X, y, qr=pivoted_qr(X, rows))
     b = Conditioning(X, y, qr=pivoted_qr(X))
     # the same factorisation up to column signs and rounding: compare sign-free quantities
-    assert_allclose(a.Xt @ a.T, b.Xt @ b.T, atol=1e-10)
-    assert_allclose(a.Xt.T @ a.Xt / len(X), np.eye(X.shape[1]), atol=1e-12)
+    Xa = np.asarray(a.Xt)  # kept as its distinct rows
+    assert_allclose(Xa @ a.T, b.Xt @ b.T, atol=1e-10)
+    assert_allclose(Xa.T @ Xa / len(X), np.eye(X.shape[1]), atol=1e-12)
+    assert_allclose(a.Xt @ a.g0, Xa @ a.g0, rtol=1e-14)
+    assert_allclose(a.Xt.tdot(y), Xa.T @ y, rtol=1e-12)
     assert_allclose(abs(a.logdet_T), abs(b.logdet_T), rtol=1e-12)
     assert_allclose(a.s, b.s, rtol=1e-12)
     # a continuous covariate: too many distinct rows, factored row by row

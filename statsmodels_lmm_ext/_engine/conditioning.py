@@ -49,7 +49,8 @@ class Conditioning:
         Q, R, piv, d = pivoted_qr(X) if qr is None else qr
         self.R, self.piv, self.d = R, piv, d
         root = np.sqrt(max(self.nobs, 1))
-        # codes of the design's distinct rows when known (the engine sums over them)
+        # a design with few distinct rows keeps them (and the rows' codes, over which the
+        # engine sums) instead of an N x p conditioned design
         self.row_codes = None
         if isinstance(Q, GatheredRows):
             self.Xt = Q.scaled(root)
@@ -70,7 +71,7 @@ class Conditioning:
         g0 = np.zeros(self.p)
         e = y.copy()
         for _ in range(2):
-            g = self.Xt.T @ e / max(self.nobs, 1)
+            g = _tdot(self.Xt, e) / max(self.nobs, 1)
             e = e - self.Xt @ g
             g0 = g0 + g
         self.g0 = g0
@@ -141,21 +142,44 @@ class Conditioning:
 
 
 class GatheredRows:
-    """An ``(N, p)`` matrix whose rows are ``rows[inverse]``, kept unexpanded until needed
-    (the ``Q`` of a design with few distinct rows)."""
+    """An ``(N, p)`` matrix whose rows are ``rows[inverse]`` (``K`` distinct rows), never
+    expanded: the ``Q`` of a design with few distinct rows, and then the conditioned design.
+
+    The engine only gathers rows of it (``M[r]``) and multiplies it by vectors, which cost
+    ``O(N)`` here without an ``N x p`` array.
+    """
 
     def __init__(self, rows: np.ndarray, inverse: np.ndarray):
         self.rows, self.inverse = rows, inverse
         self.shape = (len(inverse), rows.shape[1])
+        self.ndim = 2
 
-    def scaled(self, c: float) -> np.ndarray:
-        """``c * rows[inverse]`` as one new C-contiguous array."""
-        out = np.empty(self.shape)
-        np.take(self.rows * c, self.inverse, axis=0, out=out, mode="clip")
-        return out
+    def scaled(self, c: float) -> GatheredRows:
+        return GatheredRows(self.rows * c, self.inverse)
+
+    def __getitem__(self, r) -> np.ndarray:
+        return self.rows[self.inverse[r]]
+
+    def __matmul__(self, g: np.ndarray) -> np.ndarray:
+        return (self.rows @ g)[self.inverse]
+
+    def tdot(self, e: np.ndarray) -> np.ndarray:
+        """``M' e`` for ``e`` (N,) or (N, B): sums of ``e`` per distinct row, then ``rows'``."""
+        K = len(self.rows)
+        e2 = e.reshape(len(e), -1)
+        sums = np.column_stack(
+            [np.bincount(self.inverse, e2[:, j], minlength=K) for j in range(e2.shape[1])]
+        )
+        return (self.rows.T @ sums).reshape((self.shape[1],) + e.shape[1:])
 
     def __array__(self, dtype=None, copy=None):
-        return self.scaled(1.0) if dtype is None else self.scaled(1.0).astype(dtype)
+        out = self.rows[self.inverse]
+        return out if dtype is None else out.astype(dtype)
+
+
+def _tdot(M, e: np.ndarray) -> np.ndarray:
+    """``M' e`` for an array or a :class:`GatheredRows`."""
+    return M.tdot(e) if isinstance(M, GatheredRows) else M.T @ e
 
 
 def pivoted_qr(X: np.ndarray, rows=None):
