@@ -295,6 +295,9 @@ def test_missing_raise_and_relabelled_groups(monkeypatch):
     b = lmm.mixedlm("y ~ C(visit) + trt", df, groups="g2").fit()
     assert_allclose(a.llf, b.llf, rtol=1e-10)
     assert_allclose(a.fe_params, b.fe_params, rtol=1e-8)
+    c = lmm.mixedlm("y ~ C(visit) + trt", df.sample(frac=1.0, random_state=3), groups="g").fit()
+    assert_allclose(c.llf, a.llf, rtol=1e-10)
+    assert_allclose(c.fe_params, a.fe_params, rtol=1e-8)
 
 
 # --------------------------------------------------------------------------------------------
