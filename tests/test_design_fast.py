@@ -92,6 +92,9 @@ FAST_FORMULAS = [
     "y ~ (trt + site + smoker) ** 2",
     "y ~ x:site:trt",
     "age ~ trt + x",
+    "y ~ site / x",
+    "y ~ C(visit) * trt - trt",
+    "y ~ 1 + smoker:trt + x:smoker",
     # more cells of the categorical factors than rows: built subterm by subterm
     "y ~ C(g) + trt:C(visit) + x:site",
 ]
