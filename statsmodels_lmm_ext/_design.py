@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import patsy.builtins
 from patsy import ModelDesc
 from statsmodels.formula._manager import FormulaManager
 
@@ -310,7 +311,9 @@ def _prepare(formula: str, data: pd.DataFrame, eval_env):
     if len(data) == 0 or not data.columns.is_unique:
         return None
     columns = {c for c in data.columns if isinstance(c, str)}
-    if columns & _FUNCTIONS or set(eval_env or {}) & _FUNCTIONS:
+    env = eval_env or {}
+    shadowed = [n for n in _FUNCTIONS & set(env) if env[n] is not getattr(patsy.builtins, n)]
+    if columns & _FUNCTIONS or shadowed:
         return None  # a data column or a caller's name would shadow patsy's C, Q, Treatment...
     try:
         desc = ModelDesc.from_formula(formula)

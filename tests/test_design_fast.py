@@ -14,6 +14,7 @@ import copy
 
 import numpy as np
 import pandas as pd
+import patsy.builtins
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 from statsmodels.formula._manager import FormulaManager
@@ -211,6 +212,9 @@ def test_fallback_dtypes_and_shadowing():
     assert _design.fast_design("y ~ n", df, {}) is None
     assert _design.fast_design("y ~ C(when)", df, {}) is None
     assert _design.fast_design("y ~ C(visit)", df, {"C": lambda v: v}) is None
+    # the caller's own import of patsy's C and Treatment is patsy's: no shadowing
+    env = {"C": patsy.builtins.C, "Treatment": patsy.builtins.Treatment}
+    assert _design.fast_design("y ~ C(site, Treatment('east'))", df, env) is not None
     assert _design.fast_design("y ~ trt", df.rename(columns={"x": "C"}), {}) is None
     assert _design.fast_design("trt ~ x", df, {}) is None  # a string response: patsy's error
 
