@@ -297,8 +297,14 @@ def _distinct_rows(model, max_rows: int, seed: int) -> np.ndarray:
     pool = np.arange(len(exog))
     if len(pool) > 50 * max_rows:
         pool = np.sort(rng.choice(pool, 50 * max_rows, replace=False))
-    _, first = np.unique(exog[pool], axis=0, return_index=True)
-    rows = pool[first]
+    # first row of each distinct design row, found by hashing rows with two fixed random
+    # projections (a sort of the rows costs seconds at a million rows); a rare collision only
+    # leaves a row out, and a subset that loses rank is replaced by all rows (_type3)
+    h = exog[pool] @ np.random.default_rng(12345).standard_normal((exog.shape[1], 2))
+    codes, uniques = pd.factorize(h[:, 0] + 1j * h[:, 1], sort=False)
+    first = np.empty(len(uniques), dtype=np.intp)
+    first[codes[::-1]] = np.arange(len(codes) - 1, -1, -1)
+    rows = pool[np.sort(first)]
     if len(rows) > max_rows:
         rows = rng.choice(rows, max_rows, replace=False)
     return np.sort(rows)

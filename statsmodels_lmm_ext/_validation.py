@@ -13,6 +13,7 @@ from .covstruct import CovStruct
 
 __all__ = [
     "check_duplicate_positions",
+    "distinct_rows",
     "check_finite",
     "check_rank",
     "check_response",
@@ -20,6 +21,40 @@ __all__ = [
     "pad_vc",
     "position_array",
 ]
+
+
+# Fixed-effects designs with at most this many distinct rows (and this fraction of N) are
+# factored through their distinct rows (categorical designs: cells of the factors).
+_MAX_DISTINCT = 20_000
+_DISTINCT_FRACTION = 0.25
+_CHECK_ROWS = 65_536
+
+
+def distinct_rows(X: np.ndarray, max_distinct: int = _MAX_DISTINCT):
+    """``(first, inverse, counts)`` of the distinct rows of ``X`` (``X[first][inverse]`` is
+    ``X`` exactly), or ``None`` when there are more than ``max_distinct`` of them.
+
+    Rows are hashed by two fixed random projections and factorised (pandas); equal rows may
+    get two codes (harmless: a row repeated in the reduced matrix), and every row is checked
+    to equal its representative exactly, so unequal rows never share one.
+    """
+    N, p = X.shape
+    if N <= 4 * p:
+        return None
+    w = np.random.default_rng(12345).standard_normal((p, 2))
+    h = X @ w
+    key = h[:, 0] + 1j * h[:, 1]
+    inverse, uniques = pd.factorize(key, sort=False)
+    K = len(uniques)
+    if K > max_distinct or K > _DISTINCT_FRACTION * N:
+        return None
+    first = np.empty(K, dtype=np.intp)
+    first[inverse[::-1]] = np.arange(N - 1, -1, -1)
+    U = X[first]
+    for a in range(0, N, _CHECK_ROWS):
+        if not np.array_equal(U[inverse[a : a + _CHECK_ROWS]], X[a : a + _CHECK_ROWS]):
+            return None
+    return first, inverse, np.bincount(inverse, minlength=K)
 
 
 def pad_vc(exog_vc, row_indices, group_labels, nobs: int) -> list[np.ndarray]:

@@ -27,6 +27,7 @@ from ._validation import (
     check_finite,
     check_rank,
     check_response,
+    distinct_rows,
     drop_missing_arrays,
     pad_vc,
     position_array,
@@ -36,6 +37,7 @@ from .model_formula import (
     MISSING,
     caller_namespace,
     check_cov_struct,
+    fast_model,
     name_random_effects,
     prepare,
 )
@@ -183,10 +185,12 @@ class MixedLM(sm_mlm.MixedLM):
 
     def _check_data(self) -> None:
         """Rank, response, positions and design checks (after the arrays are set)."""
-        # one pivoted QR of X serves the rank check and the engine's conditioning
-        self._qr = (self.exog, pivoted_qr(self.exog))
-        check_rank(self.exog, self.exog_names, self._qr[1])
-        cond = Conditioning(self.exog, self.endog, qr=self._qr[1])
+        # one pivoted QR of X (through its distinct rows when few) serves the rank check and
+        # the engine's conditioning
+        qr = pivoted_qr(self.exog, distinct_rows(self.exog))
+        check_rank(self.exog, self.exog_names, qr)
+        cond = Conditioning(self.exog, self.endog, qr=qr)
+        self._conditioning = (self.exog, cond)
         check_response(cond, self.endog, self.endog_names)
         self.cov_struct.check_positions(self.positions, self.position_names)
         check_duplicate_positions(self)
@@ -279,17 +283,19 @@ class MixedLM(sm_mlm.MixedLM):
             kwargs,
             caller_namespace(kwargs.pop("eval_env", None), depth=1),
         )
-        mod = super().from_formula(
-            formula,
-            inputs.data,
-            re_formula=None if inputs.no_re else re_formula,
-            vc_formula=vc_formula,
-            use_sparse=use_sparse,
-            missing="none",
-            groups=inputs.groups,
-            *args,  # noqa: B026
-            **inputs.kwargs,
-        )
+        mod = fast_model(cls, formula, inputs, re_formula, vc_formula, args)
+        if mod is None:
+            mod = super().from_formula(
+                formula,
+                inputs.data,
+                re_formula=None if inputs.no_re else re_formula,
+                vc_formula=vc_formula,
+                use_sparse=use_sparse,
+                missing="none",
+                groups=inputs.groups,
+                *args,  # noqa: B026
+                **inputs.kwargs,
+            )
         name_random_effects(mod, inputs, re_formula, vc_formula)
         # what conditional prediction needs to rebuild a subject's rows from new data
         mod._group_column = inputs.group_name
@@ -359,7 +365,7 @@ class MixedLM(sm_mlm.MixedLM):
                 self.positions,
                 self.cov_struct,
                 mode=self._engine_mode,
-                qr=self._qr[1] if self._qr[0] is self.exog else None,
+                cond=self._conditioning[1] if self._conditioning[0] is self.exog else None,
             )
         return self._engine
 

@@ -19,12 +19,21 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from patsy.eval import EvalEnvironment
+from statsmodels.regression.mixed_linear_model import VCSpec
 
+from ._design import fast_design, fast_re_design
 from ._formula import check_columns, formula_names, namespace_for
 from ._residual_terms import bind_positions, check_weights, compose
 from .covstruct import CovStruct, Independence
 
-__all__ = ["MISSING", "FormulaInputs", "caller_namespace", "check_cov_struct", "prepare"]
+__all__ = [
+    "MISSING",
+    "FormulaInputs",
+    "caller_namespace",
+    "check_cov_struct",
+    "fast_model",
+    "prepare",
+]
 
 MISSING = ("drop", "raise", "none")
 _NO_RE = ("0", "-1", "0+1", "~0", "~-1")
@@ -74,12 +83,21 @@ def _infinite(values: np.ndarray) -> np.ndarray:
     return np.zeros(values.shape, bool)
 
 
+def _is_number(col: pd.Series) -> bool:
+    return isinstance(col.dtype, np.dtype) and col.dtype.kind in "iufc"
+
+
+def _no(col: pd.Series) -> np.ndarray:
+    return np.zeros(len(col), bool)
+
+
 def _handle_missing(data: pd.DataFrame, groups, used, missing: str, group_name):
     """Drop the rows with a missing or infinite value in a used column or the groups
     (``missing="drop"``) or raise an error naming the columns and the first row."""
-    arrays = [data[c].to_numpy() for c in used] + [np.asarray(groups)]
-    inf = np.column_stack([_infinite(a) for a in arrays])
-    na = np.column_stack([np.asarray(pd.isna(a)) for a in arrays]) | inf
+    # each column's own (vectorised) missing test: no object copy of string columns
+    cols = [data[c] for c in used] + [pd.Series(np.asarray(groups), copy=False)]
+    inf = np.column_stack([_infinite(c.to_numpy()) if _is_number(c) else _no(c) for c in cols])
+    na = np.column_stack([c.isna().to_numpy() for c in cols]) | inf
     if not na.any():
         return data, groups
     if missing == "drop":
@@ -210,3 +228,53 @@ def name_random_effects(mod, inputs: FormulaInputs, re_formula, vc_formula) -> N
         mod.data.exog_re_names = [name]
         mod.data.exog_re_names_full = [f"{name} Var"]
         mod.data.param_names = list(mod.exog_names) + [f"{name} Var"]
+
+
+def _fast_re(inputs: FormulaInputs, re_formula, group_name: str):
+    """``(exog_re, names)`` as statsmodels' ``from_formula`` makes them; ``False`` when the
+    random-effects formula needs patsy."""
+    if inputs.no_re or re_formula is None:
+        return None, [group_name]
+    if re_formula.strip() == "1":
+        return np.ones((len(inputs.data), 1)), [group_name]
+    built = fast_re_design(re_formula, inputs.data, inputs.kwargs.get("eval_env"))
+    if built is None:
+        return False
+    Z, names = built
+    return Z, [n.replace("Intercept", group_name) for n in names]
+
+
+def fast_model(cls, formula, inputs: FormulaInputs, re_formula, vc_formula, args):
+    """The model ``from_formula`` builds, from the fast designs (:mod:`._design`) and the steps
+    of statsmodels' ``MixedLM.from_formula``; ``None`` when patsy must build the designs
+    (variance components, functions of columns, other dtypes ...)."""
+    if vc_formula is not None or args:
+        return None
+    data = inputs.data
+    design = fast_design(formula, data, inputs.kwargs.get("eval_env"))
+    if design is None:
+        return None
+    groups, group_name = inputs.groups, "Group"
+    if isinstance(groups, str):
+        groups, group_name = np.asarray(data[groups]), groups
+    re = _fast_re(inputs, re_formula, group_name)
+    if re is False:
+        return None
+    kwargs = {k: v for k, v in inputs.kwargs.items() if k != "eval_env"}
+    mod = cls(
+        design.endog,
+        design.exog,
+        groups=np.asarray(groups),
+        exog_re=re[0],
+        exog_vc=VCSpec([], [], []),
+        missing="raise",
+        missing_idx=None,
+        formula=formula,
+        model_spec=design.spec,
+        **kwargs,
+    )
+    mod.formula = formula
+    mod.data.frame = data
+    names = mod._make_param_names(re[1])
+    mod.data.param_names, mod.data.exog_re_names, mod.data.exog_re_names_full = names
+    return mod

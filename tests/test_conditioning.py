@@ -189,7 +189,7 @@ def test_new_responses_keep_the_fixed_map():
 def test_engine_takes_the_models_qr():
     # the model's QR (shared with its rank check) and a fresh one give the same likelihood
     mod, eng = _engine()
-    assert eng.cond.R is mod._qr[1][1]
+    assert eng.cond is mod._conditioning[1]
     fresh = Engine(eng.y, eng.X, eng.groups, eng.Z, eng.Zvc, eng.positions, eng.cov_struct)
     a = eng.profile_one([0.5], [0.4], True)
     b = fresh.profile_one([0.5], [0.4], True)

@@ -49,7 +49,14 @@ class Conditioning:
         Q, R, piv, d = pivoted_qr(X) if qr is None else qr
         self.R, self.piv, self.d = R, piv, d
         root = np.sqrt(max(self.nobs, 1))
-        self.Xt = np.ascontiguousarray(root * Q)
+        # a design with few distinct rows keeps them (and the rows' codes, over which the
+        # engine sums) instead of an N x p conditioned design
+        self.row_codes = None
+        if isinstance(Q, GatheredRows):
+            self.Xt = Q.scaled(root)
+            self.row_codes = Q.inverse
+        else:
+            self.Xt = np.ascontiguousarray(root * Q)
         self.T = (R[:, np.argsort(piv)] * d) / root if self.p else np.zeros((0, 0))
         with np.errstate(divide="ignore"):
             self.logdet_T = float(
@@ -64,7 +71,7 @@ class Conditioning:
         g0 = np.zeros(self.p)
         e = y.copy()
         for _ in range(2):
-            g = self.Xt.T @ e / max(self.nobs, 1)
+            g = _tdot(self.Xt, e) / max(self.nobs, 1)
             e = e - self.Xt @ g
             g0 = g0 + g
         self.g0 = g0
@@ -134,15 +141,71 @@ class Conditioning:
         return out
 
 
-def pivoted_qr(X: np.ndarray):
+class GatheredRows:
+    """An ``(N, p)`` matrix whose rows are ``rows[inverse]`` (``K`` distinct rows), never
+    expanded: the ``Q`` of a design with few distinct rows, and then the conditioned design.
+
+    The engine only gathers rows of it (``M[r]``) and multiplies it by vectors, which cost
+    ``O(N)`` here without an ``N x p`` array.
+    """
+
+    def __init__(self, rows: np.ndarray, inverse: np.ndarray):
+        self.rows, self.inverse = rows, inverse
+        self.shape = (len(inverse), rows.shape[1])
+        self.ndim = 2
+
+    def scaled(self, c: float) -> GatheredRows:
+        return GatheredRows(self.rows * c, self.inverse)
+
+    def __getitem__(self, r) -> np.ndarray:
+        return self.rows[self.inverse[r]]
+
+    def __matmul__(self, g: np.ndarray) -> np.ndarray:
+        return (self.rows @ g)[self.inverse]
+
+    def tdot(self, e: np.ndarray) -> np.ndarray:
+        """``M' e`` for ``e`` (N,) or (N, B): sums of ``e`` per distinct row, then ``rows'``."""
+        K = len(self.rows)
+        e2 = e.reshape(len(e), -1)
+        sums = np.column_stack(
+            [np.bincount(self.inverse, e2[:, j], minlength=K) for j in range(e2.shape[1])]
+        )
+        return (self.rows.T @ sums).reshape((self.shape[1],) + e.shape[1:])
+
+    def __array__(self, dtype=None, copy=None):
+        out = self.rows[self.inverse]
+        return out if dtype is None else out.astype(dtype)
+
+
+def _tdot(M, e: np.ndarray) -> np.ndarray:
+    """``M' e`` for an array or a :class:`GatheredRows`."""
+    return M.tdot(e) if isinstance(M, GatheredRows) else M.T @ e
+
+
+def pivoted_qr(X: np.ndarray, rows=None):
     """``(Q, R, piv, d)``: economic QR with column pivoting of ``X`` with columns scaled to unit
-    norm (``d`` the norms, 1 for zero columns), ``(X / d)[:, piv] = Q R``."""
+    norm (``d`` the norms, 1 for zero columns), ``(X / d)[:, piv] = Q R``.
+
+    ``rows``: ``(first, inverse, counts)`` of the distinct rows ``u_k = X[first[k]]`` of ``X``
+    (``_validation.distinct_rows``).  Then ``R`` is the pivoted QR factor of the small matrix of
+    rows ``sqrt(c_k) u_k / d`` (it has the same ``R'R``) and ``Q = (X / d)[:, piv] R^-1`` is
+    gathered from its distinct rows (a :class:`GatheredRows`).  A design that this does not
+    show to have full rank with a margin (100 times the rank tolerance) is factored row by
+    row, so the rank decision and the columns an error names are those of the row-by-row QR.
+    """
     X = np.asarray(X, float)
     N, p = X.shape
     if p == 0 or N == 0:
         return np.zeros((N, 0)), np.zeros((0, 0)), np.zeros(0, int), np.ones(0)
-    d = np.sqrt((X**2).sum(0))
+    d = np.sqrt(np.einsum("ij,ij->j", X, X))
     d[d == 0] = 1.0
+    if rows is not None:
+        first, inverse, counts = rows
+        U = X[first] / d
+        _, R, piv = scipy.linalg.qr(U * np.sqrt(counts)[:, None], mode="economic", pivoting=True)
+        if R.shape[0] == p and qr_rank(R, (100 * N, p)) == p:
+            Qu = scipy.linalg.solve_triangular(R, U[:, piv].T, trans="T").T
+            return GatheredRows(Qu, inverse), R, piv, d
     Q, R, piv = scipy.linalg.qr(X / d, mode="economic", pivoting=True)
     return Q, R, piv, d
 

@@ -50,6 +50,9 @@ class Engine(LayoutMixin, LikelihoodMixin, DerivativesMixin, ConditionalMixin):
         Units are visit patterns when that saves work (``auto``), or always/never.
     qr : tuple, optional
         The pivoted QR of ``X`` (:func:`~.conditioning.pivoted_qr`) when already computed.
+    cond : Conditioning, optional
+        The conditioning of ``(X, y)`` when already computed (the model's, from its rank
+        check); ``qr`` is then not used.
 
     Notes
     -----
@@ -70,11 +73,12 @@ class Engine(LayoutMixin, LikelihoodMixin, DerivativesMixin, ConditionalMixin):
         cov_struct: CovStruct,
         mode: str = "auto",
         qr=None,
+        cond: Conditioning | None = None,
     ):
         self.y = np.ascontiguousarray(y, dtype=float)
         self.X = np.ascontiguousarray(X, dtype=float)
         # the likelihood works on the conditioned design and response (DESIGN.md section 9)
-        self.cond = Conditioning(self.X, self.y, qr=qr)
+        self.cond = Conditioning(self.X, self.y, qr=qr) if cond is None else cond
         self.Xc, self.yc = self.cond.Xt, self.cond.yt
         self.Z = np.ascontiguousarray(Z, dtype=float).reshape(len(y), -1)
         self.Zvc = [np.asarray(z, dtype=float).reshape(len(y), -1) for z in Zvc]

@@ -188,6 +188,31 @@ class LayoutMixin:
             m += 1
         return K
 
+    def _pattern_sums(self, r: np.ndarray):
+        """``(S_XX, S_Xy, S_yy)`` of the groups with rows ``r`` (m, n), designs flattened to
+        ``n p`` columns.  When the conditioning knows the rows' distinct-design codes (a
+        design with few distinct rows), ``S_XX`` and ``S_Xy`` are sums over the groups'
+        distinct designs (with their counts and response sums) instead of over all groups."""
+        m, n = r.shape
+        yf = self.yc[r]
+        codes = getattr(self.cond, "row_codes", None)
+        if codes is None:
+            Xf = self.Xc[r].reshape(m, -1)
+            return Xf.T @ Xf, Xf.T @ yf, yf.T @ yf
+        cr = codes[r]
+        K = int(codes.max()) + 1
+        if n * np.log2(max(K, 2)) < 62:
+            key = cr @ (K ** np.arange(n, dtype=np.int64))
+            _, first, inv = np.unique(key, return_index=True, return_inverse=True)
+        else:
+            _, first, inv = np.unique(cr, axis=0, return_index=True, return_inverse=True)
+        inv = inv.ravel()
+        D = len(first)
+        Xd = self.Xc[r[first]].reshape(D, -1)
+        count = np.bincount(inv, minlength=D).astype(float)
+        ysum = np.column_stack([np.bincount(inv, yf[:, j], minlength=D) for j in range(n)])
+        return Xd.T @ (count[:, None] * Xd), Xd.T @ ysum, yf.T @ yf
+
     def _pattern_chunks(self, n: int, rows: np.ndarray, gids: np.ndarray) -> list[Chunk]:
         p = self.k_fe
         first, inv = self._patterns(n, gids)
@@ -200,12 +225,9 @@ class LayoutMixin:
         sort = np.argsort(inv, kind="stable")
         bounds = np.concatenate([[0], np.cumsum(np.bincount(inv, minlength=U))])
         for u in range(U):
-            r = rows[sort[bounds[u] : bounds[u + 1]]]
-            Xf = self.Xc[r].reshape(-1, n * p)
-            yf = self.yc[r]
-            Sxx[u] = (Xf.T @ Xf).reshape(n, p, n, p)
-            xy[u] = (Xf.T @ yf).reshape(n, p, n).transpose(0, 2, 1)
-            yy[u] = yf.T @ yf
+            sxx, sxy, yy[u] = self._pattern_sums(rows[sort[bounds[u] : bounds[u + 1]]])
+            Sxx[u] = sxx.reshape(n, p, n, p)
+            xy[u] = sxy.reshape(n, p, n).transpose(0, 2, 1)
         members = rows[sort]
         step = max(1, _CHUNK_ELEMENTS // (n * n * max(p * p, n)))
         out = []
