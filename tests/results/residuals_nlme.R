@@ -50,6 +50,27 @@ fits <- list(
     variogram_form = NULL, levels = NULL)
 )
 
+## nlme's estimates, for evaluating the package's residuals at exactly these values: the fixed
+## effects, sigma, the random-intercept variance (lme), the correlation parameters (corAR1 phi,
+## corExp / corGaus range and nugget: coef(, unconstrained = FALSE); corSymm: the matrix) and
+## all varIdent standard-deviation ratios (allCoef = TRUE: the reference stratum's is 1).
+nlme_estimates <- function(fit) {
+  ms <- fit$modelStruct
+  est <- list(sigma = fit$sigma,
+              fixef = as.list(if (inherits(fit, "lme")) fixef(fit) else coef(fit)))
+  if (inherits(fit, "lme"))
+    est$re_var <- as.numeric(pdMatrix(ms$reStruct[[1]])) * fit$sigma^2
+  cs <- ms$corStruct
+  if (inherits(cs, "corSymm")) {
+    ## the whole matrix (coef() lists it by columns of the upper triangle, without names): that
+    ## of the first subject, whose rows are its four visits in order
+    est$corr_matrix <- unname(corMatrix(cs)[[1]])
+  } else if (!is.null(cs)) est$corr <- as.list(coef(cs, unconstrained = FALSE))
+  if (!is.null(ms$varStruct))
+    est$var_ratios <- as.list(coef(ms$varStruct, unconstrained = FALSE, allCoef = TRUE))
+  est
+}
+
 vg_list <- function(v) list(dist = v$dist, variog = v$variog, n_pairs = v$n.pairs)
 
 out <- list(software = list(R = R.version.string, nlme = as.character(packageVersion("nlme"))),
@@ -59,6 +80,7 @@ for (nm in names(fits)) {
   fit <- eval(parse(text = spec$call))
   case <- list(r_call = spec$call, loglik = as.numeric(logLik(fit)), sigma = fit$sigma,
                coef = unname(fixef_or_coef <- if (inherits(fit, "lme")) fixef(fit) else coef(fit)))
+  case$estimates <- nlme_estimates(fit)
   types <- c("response", "pearson", "normalized")
   res <- list()
   if (is.null(spec$levels)) {
