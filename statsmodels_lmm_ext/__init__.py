@@ -52,6 +52,7 @@ from .inference.api import (
     variance_model,
 )
 from .model import MixedLM, mixedlm
+from .dask_model import DaskMixedLM, DaskMixedLMResults
 from .multiplicity import ADJUSTMENTS
 from .results import MixedLMResults, MixedLMResultsWrapper
 
@@ -88,6 +89,8 @@ __all__ = [
     "Gaussian",
     "Independence",
     "MixedLM",
+    "DaskMixedLM",
+    "DaskMixedLMResults",
     "MixedLMResults",
     "MixedLMResultsWrapper",
     "Power",

@@ -43,7 +43,12 @@ from .optimize import GTOL, gradient_scale, minimize_chain, restrict
 from .params import CovParams
 from .results import MixedLMResults, MixedLMResultsWrapper
 
-__all__ = ["MixedLM", "mixedlm"]
+__all__ = ["DATA_BACKENDS", "MixedLM", "mixedlm"]
+
+#: ``(accepts(data), build(formula, data, re_formula, vc_formula, subset, missing, kwargs,
+#: namespace))`` pairs: data that is not a DataFrame (a Dask DataFrame) is built by the first
+#: backend that accepts it.  Modules above this one register themselves (``dask_model``).
+DATA_BACKENDS: list = []
 
 
 class MixedLM(sm_mlm.MixedLM):
@@ -90,6 +95,8 @@ class MixedLM(sm_mlm.MixedLM):
     ----------
     Pinheiro, J. C. and Bates, D. M. (2000). *Mixed-Effects Models in S and S-PLUS*. Springer.
     """
+
+    _results_class = MixedLMResults
 
     def __init__(
         self,
@@ -262,6 +269,12 @@ class MixedLM(sm_mlm.MixedLM):
             namespace, as ``smf.mixedlm``; an int ``k`` looks ``k`` frames further up, ``-1``
             gives an empty namespace.
         """
+        namespace = caller_namespace(kwargs.pop("eval_env", None), depth=1)
+        for accepts, build in DATA_BACKENDS:
+            if accepts(data):
+                kwargs.update(use_sparse=use_sparse)
+                return build(formula, data, re_formula, vc_formula, subset, missing, kwargs,
+                             namespace)  # fmt: skip
         inputs = prepare(
             formula,
             data,
@@ -270,7 +283,7 @@ class MixedLM(sm_mlm.MixedLM):
             subset,
             missing,
             kwargs,
-            caller_namespace(kwargs.pop("eval_env", None), depth=1),
+            namespace,
         )
         mod = super().from_formula(
             formula,
@@ -555,7 +568,7 @@ class MixedLM(sm_mlm.MixedLM):
             prof = self.engine.profile_one(spec.lin(psi, vc), rho, self.reml)
         except EngineError as exc:
             raise RuntimeError(f"the fitted covariance is not positive definite: {exc}") from exc
-        results = MixedLMResults.from_estimates(
+        results = self._results_class.from_estimates(
             self, prof["beta"], psi, vc, rho, prof["scale"], prof, converged=converged, hist=hist
         )
         vm = results.variance_model
@@ -574,10 +587,14 @@ class MixedLM(sm_mlm.MixedLM):
             )
         return MixedLMResultsWrapper(results)
 
+    def _response_variance(self) -> float:
+        """The response's variance (a scale for start values given by the user)."""
+        return float(np.var(self.endog))
+
     def _start(self, start_params, spec: CovParams, f) -> np.ndarray:
         geoms = [ch.geom for ch in self.engine.chunks]
         if start_params is not None:
-            return spec.parse_start(start_params, self.k_fe, float(np.var(self.endog)), geoms)
+            return spec.parse_start(start_params, self.k_fe, self._response_variance(), geoms)
         best, best_u = np.inf, None
         for u in spec.start_candidates(geoms):
             val = f(u)
