@@ -257,11 +257,12 @@ def _cells(df: pd.DataFrame, spec: DesignSpec) -> pd.DataFrame:
 
 
 def merge_summaries(a: dict, b: dict, spec: DesignSpec) -> dict:
-    """Two disjoint pieces' summaries combined (raises :class:`SplitGroupsError` if a group
-    has rows in both)."""
+    """Two disjoint pieces' summaries combined; ``split`` counts the groups with rows in both
+    (then nothing else is merged: the data must be shuffled by group)."""
     common = np.intersect1d(a["hashes"], b["hashes"], assume_unique=True)
-    if len(common):
-        raise SplitGroupsError(f"{len(common)} group(s) have rows in two partitions")
+    split = a.get("split", 0) + b.get("split", 0) + len(common)
+    if split:
+        return {"split": split, "hashes": np.union1d(a["hashes"], b["hashes"])}
     cells = pd.concat([a["cells"], b["cells"]], ignore_index=True)
     if spec.grid_factors:
         cells = cells.groupby(spec.grid_factors, observed=True, dropna=False).sum()
@@ -290,7 +291,10 @@ def reduce_partitions(data, spec: DesignSpec) -> dict:
         if len(parts) % 2:
             nxt.append(parts[-1])
         parts = nxt
-    return dask.compute(parts[0])[0]
+    out = dask.compute(parts[0])[0]
+    if out.get("split"):
+        raise SplitGroupsError(f"{out['split']} group(s) have rows in more than one partition")
+    return out
 
 
 def grid_columns(formula: str, meta: pd.DataFrame, levels: dict) -> tuple[list, list]:

@@ -111,8 +111,8 @@ class DaskMixedLM(MixedLM):
         exog = pd.DataFrame(summary["X"], columns=xdi.column_names)
         exog_re = None
         if spec.re_formula not in (None, "0"):
-            exog_re = pd.DataFrame(np.zeros((len(sample), len(zdi.column_names))),
-                                   columns=zdi.column_names)  # fmt: skip
+            names = [c.replace("Intercept", spec.group) for c in zdi.column_names]  # statsmodels
+            exog_re = pd.DataFrame(np.zeros((len(sample), len(names))), columns=names)
         LikelihoodModel.__init__(self, endog, exog, groups=np.zeros(len(sample)),
                                  exog_re=exog_re, missing="none", formula=spec.formula,
                                  model_spec=xdi)  # fmt: skip
@@ -262,9 +262,9 @@ def from_dask(formula, data, re_formula, vc_formula, subset, missing, kwargs, na
         raise ValueError(f"missing must be one of {MISSING}, not {missing!r}")
     groups = kwargs.pop("groups", None)
     _refuse(kwargs, vc_formula, subset, groups)
-    cov_struct = compose(check_cov_struct(kwargs.pop("cov_struct", None)),
-                         kwargs.pop("variance", None), kwargs.pop("weights", None))  # fmt: skip
-    if cov_struct.group is not None or getattr(cov_struct, "varfuncs", None):
+    cov_struct = check_cov_struct(kwargs.pop("cov_struct", None))
+    composed = compose(cov_struct, kwargs.pop("variance", None), kwargs.pop("weights", None))
+    if composed is not cov_struct:
         raise NotImplementedError(
             "group=, variance= and weights= are not supported with a Dask DataFrame: they make "
             "the residual covariance depend on columns the visit patterns do not carry"
