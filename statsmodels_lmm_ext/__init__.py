@@ -39,6 +39,7 @@ from .covstruct import (
     VarPower,
     make_cov_struct,
 )
+from .dask_model import DaskMixedLM, DaskMixedLMResults
 from .emmeans import CONTRAST_METHODS, EmmContrasts, EmmResults, emmeans, ref_grid
 from .inference import DDF_METHODS, DDFWarning, VarianceModel
 from .inference.api import (
@@ -52,7 +53,6 @@ from .inference.api import (
     variance_model,
 )
 from .model import MixedLM, mixedlm
-from .dask_model import DaskMixedLM, DaskMixedLMResults
 from .multiplicity import ADJUSTMENTS
 from .results import MixedLMResults, MixedLMResultsWrapper
 

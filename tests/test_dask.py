@@ -66,7 +66,8 @@ def by_subject(d: pd.DataFrame, nparts: int, seed: int = 0):
 
 
 CASES = {
-    "ri-ar1": ("FEV1 ~ ARMCD * AVISIT + FEV1_BL", fev, dict(cov_struct=lambda: lmm.AR1(time="VISITN"))),
+    "ri-ar1": ("FEV1 ~ ARMCD * AVISIT + FEV1_BL", fev,
+               dict(cov_struct=lambda: lmm.AR1(time="VISITN"))),
     "un": ("FEV1 ~ ARMCD * AVISIT + RACE", fev_holes,
            dict(cov_struct=lambda: lmm.Unstructured(time="AVISIT"), re_formula="0")),
     "cs": ("FEV1 ~ ARMCD + AVISIT + FEV1_BL", fev,
