@@ -81,7 +81,7 @@ def write_data(path: Path, rows: int) -> tuple[int, float]:
     """Parquet files of about ``ROWS_PER_FILE`` rows (whole subjects) until about ``rows``."""
     path.mkdir(parents=True, exist_ok=True)
     t0, total, i = time.perf_counter(), 0, 0
-    while total < rows:
+    while rows - total >= 100 * VISITS:
         n_sub = max(1, int(min(ROWS_PER_FILE, rows - total) / ROWS_PER_SUBJECT))
         frame = simulate_file(i, n_sub)
         frame.to_parquet(path / f"part-{i:05d}.parquet", index=False)

@@ -232,7 +232,7 @@ def partition_summary(df: pd.DataFrame, spec: DesignSpec) -> dict:
     rows = _sample_rows(X, _SAMPLE_ROWS)
     sample = df.iloc[rows].reset_index(drop=True)
     return {"stats": stats, "cells": _cells(df, spec), "sample": sample, "X": X[rows],
-            "hashes": hashes}  # fmt: skip
+            "hashes": hashes, "ysum": float(y.sum())}  # fmt: skip
 
 
 def raise_too_many_patterns(stats: PatternStats):
@@ -276,7 +276,8 @@ def merge_summaries(a: dict, b: dict, spec: DesignSpec) -> dict:
     if stats.nbytes > PATTERN_BYTES:
         raise_too_many_patterns(stats)
     return {"stats": stats, "cells": cells, "sample": sample.reset_index(drop=True),
-            "X": X[rows], "hashes": np.union1d(a["hashes"], b["hashes"])}  # fmt: skip
+            "X": X[rows], "hashes": np.union1d(a["hashes"], b["hashes"]),
+            "ysum": a["ysum"] + b["ysum"]}  # fmt: skip
 
 
 def reduce_partitions(data, spec: DesignSpec) -> dict:

@@ -140,7 +140,7 @@ class DaskMixedLM(MixedLM):
         self.position_names = list(spec.position_columns)
         self._group_column = spec.group
         self._re_formula = spec.re_formula if spec.re_formula != "0" else None
-        self._response_var = _response_variance(summary["cells"], stats)
+        self._response_var = _response_variance(summary["ysum"], stats)
         self._check_reduced(yname)
 
     def _check_reduced(self, yname: str) -> None:
@@ -184,11 +184,12 @@ def _grid_frame(cells: pd.DataFrame, spec: DesignSpec) -> pd.DataFrame:
     return out
 
 
-def _response_variance(cells, stats) -> float:
-    """Variance of the response (start values given by the user need a scale)."""
+def _response_variance(ysum: float, stats) -> float:
+    """Variance of the response (start values given by the user need a scale), from its sum
+    and its sum of squares (the R factor's last column)."""
     S = stats.rfactor
-    yy = float(S[:, -1] @ S[:, -1])
-    return yy / max(stats.nobs, 1)
+    n = max(stats.nobs, 1)
+    return float(S[:, -1] @ S[:, -1]) / n - (ysum / n) ** 2
 
 
 def _refuse(kwargs: dict, vc_formula, subset, groups) -> None:

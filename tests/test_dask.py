@@ -169,7 +169,10 @@ def test_response_offset_and_units(client):
     kw = dict(groups="USUBJID", cov_struct=lmm.AR1(time="VISITN"))
     r1 = lmm.mixedlm("FEV1 ~ ARMCD + AVISIT", by_subject(d, 2), **kw).fit()
     kw["cov_struct"] = lmm.AR1(time="VISITN")
-    r2 = lmm.mixedlm("FEV1 ~ ARMCD + AVISIT", by_subject(d2, 2), **kw).fit()
+    m2 = lmm.mixedlm("FEV1 ~ ARMCD + AVISIT", by_subject(d2, 2), **kw)
+    # the response's variance (the scale of start values) from the reduced statistics
+    assert_allclose(m2._response_variance(), np.var(d2["FEV1"]), rtol=1e-9)
+    r2 = m2.fit()
     # the REML -2 l changes by (N - p) log(100) (the Jacobian of the units)
     assert_allclose(r2.llf, r1.llf - (r1.nobs - r1.k_fe) * np.log(10.0), rtol=1e-9)
     assert_allclose(r2.fe_params.iloc[1:], 10.0 * r1.fe_params.iloc[1:], rtol=1e-7)
@@ -179,11 +182,12 @@ def test_response_offset_and_units(client):
 def test_missing_values(client):
     d = fev()
     d.loc[5, "FEV1_BL"] = np.nan
-    f = "FEV1 ~ ARMCD + FEV1_BL"
+    f, kw = "FEV1 ~ ARMCD + FEV1_BL", dict(groups="USUBJID", re_formula="0")
     with pytest.raises(ValueError, match="'FEV1_BL'"):
-        lmm.mixedlm(f, by_subject(d, 2), groups="USUBJID")
-    rd = lmm.mixedlm(f, by_subject(d, 2), groups="USUBJID", missing="drop").fit()
-    rm = lmm.mixedlm(f, d, groups="USUBJID", missing="drop").fit()
+        lmm.mixedlm(f, by_subject(d, 2), **kw)
+    cs = lmm.CompoundSymmetry
+    rd = lmm.mixedlm(f, by_subject(d, 2), missing="drop", cov_struct=cs(), **kw).fit()
+    rm = lmm.mixedlm(f, d, missing="drop", cov_struct=cs(), **kw).fit()
     assert_allclose(rd.llf, rm.llf, rtol=1e-9)
 
 
