@@ -87,16 +87,34 @@ def global_levels(data, columns: list[str], formulas: list[str], visit_cols: lis
     if pending:
         cols = list(pending)
         parts = [dask.delayed(_uniques)(p, cols) for p in data[cols].to_delayed()]
-        for found in dask.compute(*parts):
-            for c in cols:
-                pending[c].update(found[c])
+        found = dask.compute(*parts)
         for c in cols:
-            levels[c] = sorted(pending[c])
+            if isinstance(meta[c].dtype, pd.CategoricalDtype):
+                levels[c] = _category_levels([f[c] for f in found])
+            else:
+                levels[c] = sorted({v for f in found for v in f[c]})
     return levels
 
 
+def _category_levels(per_part: list[list]) -> list:
+    """Categories of a categorical column with categories unknown to Dask (parquet): their
+    order when every partition has the same, else the sorted union (as pandas' concat)."""
+    first = per_part[0]
+    if all(p == first for p in per_part):
+        return list(first)
+    return sorted({v for p in per_part for v in p})
+
+
 def _uniques(df: pd.DataFrame, cols: list[str]) -> dict:
-    return {c: pd.unique(df[c].dropna().to_numpy()).tolist() for c in cols}
+    """Values of the columns (all categories of a categorical one, in their order)."""
+    out = {}
+    for c in cols:
+        col = df[c]
+        if isinstance(col.dtype, pd.CategoricalDtype):
+            out[c] = list(col.cat.categories)
+        else:
+            out[c] = pd.unique(col.dropna().to_numpy()).tolist()
+    return out
 
 
 @dataclass
@@ -230,7 +248,7 @@ def partition_summary(df: pd.DataFrame, spec: DesignSpec) -> dict:
         raise_too_many_patterns(stats)
     hashes = np.unique(pd.util.hash_array(np.asarray(labels, dtype=object)))
     rows = _sample_rows(X, _SAMPLE_ROWS)
-    sample = df.iloc[rows].reset_index(drop=True)
+    sample = coded.iloc[rows].reset_index(drop=True)
     return {"stats": stats, "cells": _cells(df, spec), "sample": sample, "X": X[rows],
             "hashes": hashes, "ysum": float(y.sum())}  # fmt: skip
 

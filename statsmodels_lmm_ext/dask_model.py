@@ -290,6 +290,15 @@ def from_dask(formula, data, re_formula, vc_formula, subset, missing, kwargs, na
         k_re = len(spec.designs()[2].column_names)
     engine = ReducedEngine(summary["stats"], cov_struct, k_re)
     labels = {c: list(spec.levels[c]) for c in spec.visit_columns}
+    for j, c in enumerate(spec.position_columns):
+        if c in labels:
+            seen = set(np.unique(engine.positions[:, j]).astype(int))
+            unused = [lv for i, lv in enumerate(labels[c]) if i not in seen]
+            if unused:
+                raise ValueError(
+                    f"visit column {c!r}: level(s) {unused} occur in no row (no subject has "
+                    "that visit); remove them (e.g. cat.remove_unused_categories())"
+                )
     return DaskMixedLM(engine, summary, spec, cov_struct, labels)
 
 
