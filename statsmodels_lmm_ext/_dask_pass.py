@@ -24,7 +24,7 @@ import pandas as pd
 import scipy.linalg
 from patsy import EvalEnvironment, build_design_matrices, dmatrices, dmatrix
 
-from ._engine.reduced import PatternStats, pattern_stats
+from ._engine.reduced import PatternStats, _distinct_rows, pattern_stats
 from ._formula import names_in
 
 __all__ = [
@@ -215,17 +215,24 @@ def _handle_missing(df: pd.DataFrame, spec: DesignSpec) -> pd.DataFrame:
 
 
 def _sample_rows(X: np.ndarray, limit: int) -> np.ndarray:
-    """Indices of rows with distinct design rows spanning the row space of ``X``: the
-    independent rows a pivoted QR picks, then others in a fixed pseudo-random order."""
-    _, first = np.unique(X, axis=0, return_index=True)
+    """Indices of at most ``limit`` rows with distinct design rows spanning the row space of
+    ``X``: the independent rows a pivoted QR picks among candidates (all distinct rows, or a
+    fixed pseudo-random subset of them when that has full rank), then others."""
+    first, _ = _distinct_rows(X)
     first = np.sort(first)
     if len(first) <= limit:
         return first
-    _, _, piv = scipy.linalg.qr(X[first].T, mode="economic", pivoting=True)
+    rng = np.random.default_rng(0)
+    cand = first
+    if len(first) > 20 * limit:
+        sub = np.sort(rng.choice(first, 20 * limit, replace=False))
+        if np.linalg.matrix_rank(X[sub]) == np.linalg.matrix_rank(X.T @ X):
+            cand = sub
+    _, _, piv = scipy.linalg.qr(X[cand].T, mode="economic", pivoting=True)
     keep = list(piv[: X.shape[1]])
-    rest = np.random.default_rng(0).permutation(np.setdiff1d(np.arange(len(first)), keep))
+    rest = rng.permutation(np.setdiff1d(np.arange(len(cand)), keep))
     keep += list(rest[: limit - len(keep)])
-    return np.sort(first[keep])
+    return np.sort(cand[keep])
 
 
 def partition_summary(df: pd.DataFrame, spec: DesignSpec) -> dict:
@@ -246,7 +253,8 @@ def partition_summary(df: pd.DataFrame, spec: DesignSpec) -> dict:
     stats = pattern_stats(np.column_stack([X, y]), Z, spec.positions(df), codes, labels)
     if stats.nbytes > PATTERN_BYTES:
         raise_too_many_patterns(stats)
-    hashes = np.unique(pd.util.hash_array(np.asarray(labels, dtype=object)))
+    labels = np.asarray(labels)
+    hashes = np.unique(pd.util.hash_array(labels if labels.dtype != object else labels))
     rows = _sample_rows(X, _SAMPLE_ROWS)
     sample = coded.iloc[rows].reset_index(drop=True)
     return {"stats": stats, "cells": _cells(df, spec), "sample": sample, "X": X[rows],

@@ -24,7 +24,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 
+from .._threads import blas_threads
 from ..covstruct import CovStruct
 from .conditioning import Conditioning, pivoted_qr
 from .engine import Engine
@@ -75,6 +77,38 @@ def _combine_r(parts: list[np.ndarray], k: int) -> np.ndarray:
     return np.linalg.qr(stacked, mode="r")
 
 
+def _row_order(positions: np.ndarray, groups: np.ndarray) -> np.ndarray | None:
+    """Rows ordered by group then position (stable), or None when they already are: data
+    stored subject by subject need no sort."""
+    if len(groups) < 2:
+        return None
+    same = groups[1:] == groups[:-1]
+    if np.all(groups[1:] >= groups[:-1]) and positions.shape[1] == 1:
+        if np.all(positions[1:, 0][same] > positions[:-1, 0][same]):
+            return None
+    keys = [positions[:, j] for j in range(positions.shape[1] - 1, -1, -1)] + [groups]
+    return np.lexsort(keys)  # stable: ties keep the rows' order
+
+
+def _distinct_rows(F: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(first, inverse)`` of the distinct rows of ``F``: a 64-bit hash of each row's values
+    (linear time; equal rows hash equally), verified exactly; ``np.unique`` if two different
+    rows share a hash."""
+    if F.shape[1] == 0:
+        return np.zeros(1, int), np.zeros(len(F), int)
+    h = np.zeros(len(F), np.uint64)
+    for j in range(F.shape[1]):
+        h = h * np.uint64(1099511628211) ^ pd.util.hash_array(np.ascontiguousarray(F[:, j]))
+    inv, uniq = pd.factorize(h)
+    first = np.empty(len(uniq), int)
+    first[inv[::-1]] = np.arange(len(F))[::-1]
+    if np.array_equal(F[first][inv], F):
+        return first, inv
+    _, first, inv = np.unique(F, axis=0, return_index=True, return_inverse=True)
+    return first, inv.ravel()
+
+
+@blas_threads()
 def pattern_stats(W: np.ndarray, Z: np.ndarray, positions: np.ndarray, groups: np.ndarray,
                   labels=None) -> PatternStats:  # fmt: skip
     """:class:`PatternStats` of the rows ``W = [X y]`` (N, k) with random-effects design ``Z``
@@ -91,39 +125,41 @@ def pattern_stats(W: np.ndarray, Z: np.ndarray, positions: np.ndarray, groups: n
     out = PatternStats(k, d, nobs=N)
     if N == 0:
         return out
-    keys = [np.arange(N)] + [positions[:, j] for j in range(d - 1, -1, -1)] + [groups]
-    order = np.lexsort(keys)
-    gsorted = groups[order]
+    groups = np.asarray(groups)
+    order = _row_order(positions, groups)
+    gsorted = groups if order is None else groups[order]
     if d:
-        ps = positions[order]
+        ps = positions if order is None else positions[order]
         dup = (gsorted[1:] == gsorted[:-1]) & np.all(ps[1:] == ps[:-1], axis=1)
         if dup.any():
             code = gsorted[1:][dup][0]
             name = labels[code] if labels is not None else code
+            name = name.item() if isinstance(name, np.generic) else name
             raise ValueError(
                 f"group {name!r} has two rows at the same position "
                 f"{tuple(ps[1:][dup][0].tolist())}; the residual structure needs distinct "
                 "positions within a group"
             )
-    present = np.flatnonzero(np.bincount(groups))
-    sizes = np.bincount(groups)[present]
+    counts = np.bincount(groups)
+    present = np.flatnonzero(counts)
+    sizes = counts[present]
     starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
     out.n_groups = len(present)
     feats_all = np.concatenate([positions, Z], axis=1)
     for n in np.unique(sizes):
         n = int(n)
-        rows = order[starts[sizes == n][:, None] + np.arange(n)[None, :]]  # (G, n)
+        rows = starts[sizes == n][:, None] + np.arange(n)[None, :]  # (G, n)
+        rows = rows if order is None else order[rows]
         feats = feats_all[rows].reshape(len(rows), -1)
-        uniq, inv = np.unique(feats, axis=0, return_inverse=True)
-        inv = inv.ravel()
+        first, inv = _distinct_rows(feats)
         Wf = W[rows].reshape(len(rows), n * k)
         sort = np.argsort(inv, kind="stable")
-        bounds = np.concatenate([[0], np.cumsum(np.bincount(inv, minlength=len(uniq)))])
-        for u in range(len(uniq)):
+        bounds = np.concatenate([[0], np.cumsum(np.bincount(inv, minlength=len(first)))])
+        for u in range(len(first)):
             Wu = Wf[sort[bounds[u] : bounds[u + 1]]]
-            key = (n, uniq[u].tobytes())
+            feat = feats[first[u]]
             sww = (Wu.T @ Wu).reshape(n, k, n, k)
-            out.patterns[key] = [uniq[u].reshape(n, -1), bounds[u + 1] - bounds[u], sww]
+            out.patterns[(n, feat.tobytes())] = [feat.reshape(n, -1), len(Wu), sww]
     out.rfactor = _combine_r([np.linalg.qr(W, mode="r")], k)
     return out
 
