@@ -92,6 +92,8 @@ class DaskMixedLM(MixedLM):
     """
 
     _results_class = DaskMixedLMResults
+    #: what needs the rows (model comparisons, BLUPs, simulation) checks this
+    keeps_rows = False
 
     def __init__(self, engine: ReducedEngine, summary: dict, spec: DesignSpec, cov_struct,
                  position_labels: dict):  # fmt: skip

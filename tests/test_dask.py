@@ -225,6 +225,12 @@ def test_refusals_and_rows_needed(client):
         res.simulate(2, seed=1)
     with pytest.raises(NotImplementedError, match="needs the data's rows"):
         res.predict()
+    with pytest.raises(NotImplementedError, match="Dask DataFrame"):
+        lmm.lrt(res, res)
+    with pytest.raises(NotImplementedError, match="pass the restriction matrix L"):
+        lmm.kenward_roger_test(res, res)
+    kr = lmm.kenward_roger_test(res, np.array([[0.0, 1.0]]))
+    assert np.isfinite(kr.pvalue)
     new = pd.DataFrame({"ARMCD": ["PBO", "TRT"]})
     assert_allclose(res.predict(new), [res.fe_params.iloc[0], res.fe_params.sum()], rtol=1e-12)
 
