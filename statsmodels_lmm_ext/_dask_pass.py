@@ -93,6 +93,9 @@ def global_levels(data, columns: list[str], formulas: list[str], visit_cols: lis
                 levels[c] = _category_levels([f[c] for f in found])
             else:
                 levels[c] = sorted({v for f in found for v in f[c]})
+    empty = [c for c, lv in levels.items() if not len(lv)]
+    if empty:
+        raise ValueError(f"column(s) {empty} have no values (no rows, or all missing)")
     return levels
 
 

@@ -211,6 +211,8 @@ def test_refusals_and_rows_needed(client):
     with pytest.raises(NotImplementedError, match="group=, variance="):
         lmm.mixedlm("FEV1 ~ ARMCD", ddf, groups="USUBJID",
                     cov_struct=lmm.AR1(time="VISITN", group="ARMCD"))  # fmt: skip
+    with pytest.raises(ValueError, match="no values"):
+        lmm.mixedlm("FEV1 ~ ARMCD", dd.from_pandas(d.iloc[:0], npartitions=1), groups="USUBJID")
     with pytest.raises(ValueError, match="stateful transform"):
         lmm.mixedlm("FEV1 ~ center(FEV1_BL)", ddf, groups="USUBJID")
     dup = pd.concat([d, d.iloc[[0]]], ignore_index=True)
