@@ -246,6 +246,9 @@ class MixedLM(sm_mlm.MixedLM):
 
         Parameters
         ----------
+        data : DataFrame or Dask DataFrame
+            A Dask DataFrame is reduced in one pass to sufficient statistics and gives a
+            :class:`~statsmodels_lmm_ext.DaskMixedLM` (docs/dask.rst).
         re_formula : str, optional
             ``"0"`` gives no random effects (a GLS model with the residual structure only);
             ``None`` a random intercept unless ``vc_formula`` is given.
@@ -634,7 +637,9 @@ def mixedlm(
     ----------
     formula : str
         Fixed-effects formula, e.g. ``"distance ~ age * Sex"``.
-    data : DataFrame
+    data : DataFrame or Dask DataFrame
+        A Dask DataFrame (data larger than memory) is reduced in one pass to the engine's
+        sufficient statistics (:class:`~statsmodels_lmm_ext.DaskMixedLM`, docs/dask.rst).
     groups : str or array_like, optional
         Grouping column or labels; ``None`` makes the data one group.
     re_formula : str, optional
