@@ -21,6 +21,7 @@ from statsmodels.regression import mixed_linear_model as sm_mlm
 from ._dask_pass import (
     DesignSpec,
     SplitGroupsError,
+    _in_c,
     global_levels,
     grid_columns,
     is_dask_frame,
@@ -213,7 +214,9 @@ def _refuse(kwargs: dict, vc_formula, subset, groups) -> None:
             raise NotImplementedError(f"{key}= is not supported with a Dask DataFrame")
 
 
-def _re_kind(re_formula, meta, position_columns, namespace) -> str | None:
+def _re_kind(re_formula, meta, position_columns) -> str | None:
+    """``None`` (random intercept), ``"0"`` (none) or the formula; refuses random effects on
+    continuous covariates (other than the structure's positions)."""
     if re_formula is None:
         return None
     if re_formula.replace(" ", "") in _NO_RE:
@@ -221,7 +224,7 @@ def _re_kind(re_formula, meta, position_columns, namespace) -> str | None:
     continuous = [
         v for v in names_in(re_formula, meta.columns)
         if v not in position_columns and pd.api.types.is_numeric_dtype(meta[v].dtype)
-        and not pd.api.types.is_bool_dtype(meta[v].dtype)
+        and not pd.api.types.is_bool_dtype(meta[v].dtype) and not _in_c(v, [re_formula])
     ]  # fmt: skip
     if continuous:
         raise NotImplementedError(
@@ -249,7 +252,7 @@ def _spec(formula, data, re_formula, cov_struct, group, missing, namespace) -> D
     if visit and not hasattr(type(cov_struct), "n_visits"):
         raise ValueError(f"position column {visit[0]!r} for {type(cov_struct).__name__} must "
                          f"be numeric; it has dtype {meta[visit[0]].dtype}")  # fmt: skip
-    re_kind = _re_kind(re_formula, meta, pos_cols, namespace)
+    re_kind = _re_kind(re_formula, meta, pos_cols)
     features = [c for c in used if c != group]
     levels = global_levels(data, features, [formula, re_formula], visit)
     factors, covariates = grid_columns(formula, meta, levels)
