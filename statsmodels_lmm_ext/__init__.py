@@ -39,6 +39,7 @@ from .covstruct import (
     VarPower,
     make_cov_struct,
 )
+from .dask_model import DaskMixedLM, DaskMixedLMResults
 from .diagnostics.influence import InfluenceWarning
 from .emmeans import CONTRAST_METHODS, EmmContrasts, EmmResults, emmeans, ref_grid
 from .inference import DDF_METHODS, DDFWarning, VarianceModel
@@ -98,6 +99,8 @@ __all__ = [
     "Gaussian",
     "Independence",
     "MixedLM",
+    "DaskMixedLM",
+    "DaskMixedLMResults",
     "MixedLMResults",
     "MixedLMResultsWrapper",
     "Power",

@@ -45,7 +45,12 @@ from .optimize import GTOL, gradient_scale, minimize_chain, restrict
 from .params import CovParams
 from .results import MixedLMResults, MixedLMResultsWrapper
 
-__all__ = ["MixedLM", "mixedlm"]
+__all__ = ["DATA_BACKENDS", "MixedLM", "mixedlm"]
+
+#: ``(accepts(data), build(formula, data, re_formula, vc_formula, subset, missing, kwargs,
+#: namespace))`` pairs: data that is not a DataFrame (a Dask DataFrame) is built by the first
+#: backend that accepts it.  Modules above this one register themselves (``dask_model``).
+DATA_BACKENDS: list = []
 
 
 class MixedLM(sm_mlm.MixedLM):
@@ -92,6 +97,8 @@ class MixedLM(sm_mlm.MixedLM):
     ----------
     Pinheiro, J. C. and Bates, D. M. (2000). *Mixed-Effects Models in S and S-PLUS*. Springer.
     """
+
+    _results_class = MixedLMResults
 
     def __init__(
         self,
@@ -250,6 +257,9 @@ class MixedLM(sm_mlm.MixedLM):
 
         Parameters
         ----------
+        data : DataFrame or Dask DataFrame
+            A Dask DataFrame is reduced in one pass to sufficient statistics and gives a
+            :class:`~statsmodels_lmm_ext.DaskMixedLM` (docs/dask.rst).
         re_formula : str, optional
             ``"0"`` gives no random effects (a GLS model with the residual structure only);
             ``None`` a random intercept unless ``vc_formula`` is given.
@@ -273,6 +283,12 @@ class MixedLM(sm_mlm.MixedLM):
             namespace, as ``smf.mixedlm``; an int ``k`` looks ``k`` frames further up, ``-1``
             gives an empty namespace.
         """
+        namespace = caller_namespace(kwargs.pop("eval_env", None), depth=1)
+        for accepts, build in DATA_BACKENDS:
+            if accepts(data):
+                kwargs.update(use_sparse=use_sparse)
+                return build(formula, data, re_formula, vc_formula, subset, missing, kwargs,
+                             namespace)  # fmt: skip
         inputs = prepare(
             formula,
             data,
@@ -281,7 +297,7 @@ class MixedLM(sm_mlm.MixedLM):
             subset,
             missing,
             kwargs,
-            caller_namespace(kwargs.pop("eval_env", None), depth=1),
+            namespace,
         )
         mod = fast_model(cls, formula, inputs, re_formula, vc_formula, args)
         if mod is None:
@@ -569,7 +585,7 @@ class MixedLM(sm_mlm.MixedLM):
             prof = self.engine.profile_one(spec.lin(psi, vc), rho, self.reml)
         except EngineError as exc:
             raise RuntimeError(f"the fitted covariance is not positive definite: {exc}") from exc
-        results = MixedLMResults.from_estimates(
+        results = self._results_class.from_estimates(
             self, prof["beta"], psi, vc, rho, prof["scale"], prof, converged=converged, hist=hist
         )
         vm = results.variance_model
@@ -588,10 +604,14 @@ class MixedLM(sm_mlm.MixedLM):
             )
         return MixedLMResultsWrapper(results)
 
+    def _response_variance(self) -> float:
+        """The response's variance (a scale for start values given by the user)."""
+        return float(np.var(self.endog))
+
     def _start(self, start_params, spec: CovParams, f) -> np.ndarray:
         geoms = [ch.geom for ch in self.engine.chunks]
         if start_params is not None:
-            return spec.parse_start(start_params, self.k_fe, float(np.var(self.endog)), geoms)
+            return spec.parse_start(start_params, self.k_fe, self._response_variance(), geoms)
         best, best_u = np.inf, None
         for u in spec.start_candidates(geoms):
             val = f(u)
@@ -631,7 +651,9 @@ def mixedlm(
     ----------
     formula : str
         Fixed-effects formula, e.g. ``"distance ~ age * Sex"``.
-    data : DataFrame
+    data : DataFrame or Dask DataFrame
+        A Dask DataFrame (data larger than memory) is reduced in one pass to the engine's
+        sufficient statistics (:class:`~statsmodels_lmm_ext.DaskMixedLM`, docs/dask.rst).
     groups : str or array_like, optional
         Grouping column or labels; ``None`` makes the data one group.
     re_formula : str, optional

@@ -43,7 +43,7 @@ def _info(res, yname) -> dict:
         "No. Groups:": str(m.n_groups),
         "Min. group size:": f"{sizes.min():.0f}",
         "Max. group size:": f"{sizes.max():.0f}",
-        "Mean group size:": f"{sizes.mean():.1f}",
+        "Mean group size:": f"{m.nobs / m.n_groups:.1f}",
         "Method:": res.method,
         "Residual structure:": repr(m.cov_struct),
         "Scale:": f"{res.scale:.4f}",

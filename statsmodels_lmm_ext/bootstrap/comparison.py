@@ -86,6 +86,12 @@ def _same_partition(a: np.ndarray, b: np.ndarray) -> bool:
 
 
 def _check_data(small: Fitted, large: Fitted) -> None:
+    if not all(getattr(f.model, "keeps_rows", True) for f in (small, large)):
+        raise NotImplementedError(
+            "comparing two models needs their rows (to check that they share the data), which "
+            "a model fitted from a Dask DataFrame does not keep; compare their llf yourself, "
+            "or test the restriction with res.f_test / lmm.kenward_roger_test(res, L)"
+        )
     if small.nobs != large.nobs:
         raise ValueError(
             f"the models were fitted to different data: {small.nobs} rows (small) and "

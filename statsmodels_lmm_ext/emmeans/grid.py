@@ -65,17 +65,37 @@ def _grid_variables(spec, frame: pd.DataFrame, rhs: str, variables: list[str], a
             levels[v] = cats
             factors.append(v)
         else:
-            vals = np.atleast_1d(np.asarray(at[v], float)) if v in at else [float(col.mean())]
+            vals = np.atleast_1d(np.asarray(at[v], float)) if v in at else [_mean(frame, v)]
             covariates[v] = vals
             if len(vals) > 1:
                 levels[v] = list(vals)
     return levels, factors, covariates
 
 
+def _mean(frame: pd.DataFrame, v: str) -> float:
+    """Mean of a covariate; a frame of cells (``attrs["weights"]`` names their counts) gives
+    the count-weighted mean of its cell means."""
+    w = frame.attrs.get("weights")
+    if w is None:
+        return float(frame[v].mean())
+    return float(np.average(frame[v].to_numpy(float), weights=frame[w].to_numpy(float)))
+
+
+def _cell_counts(frame: pd.DataFrame, factors: list[str]) -> pd.DataFrame:
+    """Observations per combination of the factors' levels (column ``_n``)."""
+    w = frame.attrs.get("weights")
+    if w is None:
+        return frame[factors].astype(object).value_counts().rename("_n").reset_index()
+    keys = frame[factors].astype(object)
+    return frame[w].groupby([keys[v] for v in factors]).sum().rename("_n").reset_index()
+
+
 def _reference_grid(model, at: Mapping | None) -> _Grid:
-    """The reference grid of a formula model (see :func:`ref_grid`)."""
+    """The reference grid of a formula model (see :func:`ref_grid`); a model without rows
+    (fitted from a Dask DataFrame) gives its frame of cells, ``model.data.grid_frame``."""
     spec = model_spec(model)
-    frame = used_frame(model)
+    frame = getattr(model.data, "grid_frame", None)
+    frame = used_frame(model) if frame is None else frame
     rhs = model.formula.split("~", 1)[-1]
     variables = names_in(rhs, frame.columns)
     at = dict(at or {})
@@ -98,11 +118,13 @@ def _reference_grid(model, at: Mapping | None) -> _Grid:
         if isinstance(frame[v].dtype, pd.CategoricalDtype):
             grid[v] = pd.Categorical(grid[v], categories=frame[v].cat.categories)
     if factors:
-        cell = frame[factors].astype(object).value_counts().rename("_n").reset_index()
+        cell = _cell_counts(frame, factors)
         counts = grid[factors].astype(object).merge(cell, how="left", on=factors)["_n"]
         counts = counts.fillna(0).to_numpy(float)
     else:
-        counts = np.full(len(grid), float(len(frame)))
+        w = frame.attrs.get("weights")
+        total = float(len(frame)) if w is None else float(frame[w].sum())
+        counts = np.full(len(grid), total)
     X = design_rows(spec, grid[variables])
     names = list(model.exog_names)
     if X.shape[1] != len(names):

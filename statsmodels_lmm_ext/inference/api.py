@@ -166,6 +166,11 @@ def kenward_roger_test(large, small, information: str | None = None) -> KRTestRe
         L = check_L(small, big.k_fe)
     else:
         sm = as_fitted(small)
+        if not (getattr(big.model, "keeps_rows", True) and getattr(sm.model, "keeps_rows", True)):
+            raise NotImplementedError(
+                "a small model fitted without its rows (a Dask DataFrame) cannot give the "
+                "restriction; pass the restriction matrix L instead: kenward_roger_test(large, L)"
+            )
         if sm.nobs != big.nobs:
             raise ValueError(f"the models use different data ({big.nobs} vs {sm.nobs} rows)")
         L = restriction_matrix(np.asarray(big.model.exog), np.asarray(sm.model.exog))
