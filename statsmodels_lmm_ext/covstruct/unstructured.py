@@ -9,6 +9,8 @@ the heterogeneous variants, :mod:`._visits`); :meth:`CovStruct.reported` maps th
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from ._visits import (
@@ -25,6 +27,31 @@ from .base import Blocks, CovStruct, Reported
 __all__ = ["Unstructured", "Toeplitz", "AnteDependence"]
 
 _CLIP = 1.0 - 1e-12
+
+
+@functools.lru_cache(maxsize=64)
+def _strict_lower(T: int) -> tuple[np.ndarray, np.ndarray]:
+    """``np.tril_indices(T, -1)``, computed once per dimension (read-only arrays): the
+    structures ask for them at every likelihood evaluation."""
+    i, j = np.tril_indices(T, -1)
+    i.flags.writeable = j.flags.writeable = False
+    return i, j
+
+
+@functools.lru_cache(maxsize=64)
+def _unit_derivatives(T: int, order: int):
+    """``dC/drho`` (and the zero ``d2C``) of a free correlation matrix: constant, so built
+    once per dimension (read-only)."""
+    i, j = _strict_lower(T)
+    D1 = np.zeros((len(i), T, T))
+    m = np.arange(len(i))
+    D1[m, i, j] = 1.0
+    D1[m, j, i] = 1.0
+    D2 = np.zeros((len(i), len(i), T, T)) if order >= 2 else None
+    D1.flags.writeable = False
+    if D2 is not None:
+        D2.flags.writeable = False
+    return D1, D2
 
 
 class _VisitStructure(VisitMixin, CovStruct, register=False):
@@ -147,18 +174,13 @@ class Unstructured(_VisitStructure):
 
     def _full(self, rho, order):
         T = self.n_visits
-        i, j = np.tril_indices(T, -1)
+        i, j = _strict_lower(T)
         C = np.eye(T, dtype=rho.dtype)
         C[i, j] = rho
         C[j, i] = rho
         D1 = D2 = None
         if order >= 1:
-            D1 = np.zeros((len(i), T, T))
-            m = np.arange(len(i))
-            D1[m, i, j] = 1.0
-            D1[m, j, i] = 1.0
-        if order >= 2:
-            D2 = np.zeros((len(i), len(i), T, T))
+            D1, D2 = _unit_derivatives(T, order)
         return C, D1, D2
 
     def start_params(self, geometry):
@@ -169,12 +191,12 @@ class Unstructured(_VisitStructure):
         C, _, _ = self._full(np.asarray(rho, float), 0)
         L = np.linalg.cholesky(C + 1e-14 * np.eye(len(C)))
         X = L / np.diag(L)[:, None]
-        i, j = np.tril_indices(len(C), -1)
+        i, j = _strict_lower(len(C))
         return X[i, j]
 
     def _opt_to_corr(self, t):
         T = self.n_visits
-        i, j = np.tril_indices(T, -1)
+        i, j = _strict_lower(T)
         t = np.asarray(t)
         U = np.broadcast_to(np.eye(T), t.shape[:-1] + (T, T)).astype(np.result_type(t, float))
         U[..., i, j] = t
