@@ -246,3 +246,23 @@ def test_fallback_optimiser_chain_agrees_with_the_batch():
     assert conv1.all() and conv2.all()
     assert_allclose(U2, U1, atol=1e-6)
     assert_allclose(est2["beta"], est1["beta"], rtol=1e-7)
+
+
+@pytest.mark.parametrize("model", ["ri_ar1", "un"])
+def test_threaded_batches_give_the_serial_result(model, monkeypatch):
+    # large models split the deletion refits into one batch per thread; each group's refit
+    # is the same computation either way (to the refits' convergence tolerance)
+    import statsmodels_lmm_ext.diagnostics.influence as infl
+
+    res = fit(fev(), model, True)
+    monkeypatch.setattr(infl, "_THREADS", 1)
+    serial = res.influence()
+    monkeypatch.setattr(infl, "_THREADS", 2)
+    monkeypatch.setattr(infl, "_SPLIT_MIN", 2)
+    monkeypatch.setattr(infl, "_THREAD_WORK", 0)
+    threaded = res.influence()
+    assert list(threaded.index) == list(serial.index)
+    num = [c for c in serial.columns if c not in ("converged", "reason")]
+    assert_allclose(
+        threaded[num].to_numpy(float), serial[num].to_numpy(float), rtol=1e-5, atol=1e-7
+    )

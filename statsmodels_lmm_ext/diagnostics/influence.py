@@ -32,6 +32,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
+from joblib import Parallel, delayed
 
 from .._display import NotedFrame
 from .._threads import blas_threads
@@ -40,6 +41,16 @@ from ._deletion import DeletionFits
 __all__ = ["InfluenceWarning", "influence"]
 
 STATISTICS = ("cookd", "mdffits", "covratio", "covtrace", "cookd_cov")
+
+
+#: threads running deletion batches (their BLAS limited to one thread each), and the
+#: number of groups from which the refits are split into at least that many batches
+_THREADS = 2
+_SPLIT_MIN = 64
+#: numeric work per parameter set (sum of units x n x n) from which threads pay
+#: (measured: 2,135 (random intercept + AR(1), 1,000 subjects) 1.9 -> 1.3 s; 80 (UN over few
+#: visit patterns) 1.9 -> 2.3 s)
+_THREAD_WORK = 500
 
 
 class InfluenceWarning(UserWarning):
@@ -181,12 +192,24 @@ def _refit_all(res, fits: DeletionFits, todo: np.ndarray) -> dict:
     u0 = fits.start(res.cov_re_unscaled, res.vcomp / res.scale, res._rho)
     hinv0 = fits.full_inverse_hessian(u0) if spec.k else None
     step = fits.batch_size()
-    parts = []
-    for a in range(0, len(todo), step):
-        gids = todo[a : a + step]
+    # per parameter set, the refits' numeric work is the units' n x n blocks; where it is
+    # large, numpy (which releases the GIL) dominates and a second thread pays for the
+    # Python overhead of a second batch; where it is small (few visit patterns), it does not
+    work = sum(len(ch.weight) * ch.n * ch.n for ch in eng.chunks)
+    threads = _THREADS if len(todo) >= _SPLIT_MIN and work >= _THREAD_WORK else 1
+    step = min(step, -(-len(todo) // threads))
+
+    def one(gids):
         U, _, conv, est = fits.refit(gids, u0, hinv0)
         _, rho, psi, vc = spec.natural_many(U)
-        parts.append({**est, "converged": conv, "psi": psi, "vc": vc, "rho": rho})
+        return {**est, "converged": conv, "psi": psi, "vc": vc, "rho": rho}
+
+    batches = [todo[a : a + step] for a in range(0, len(todo), step)]
+    # the batches are independent and their work is numpy's (which releases the GIL, each
+    # thread's BLAS limited to one thread): two threads use both cores of a small machine
+    parts = Parallel(n_jobs=min(threads, len(batches)) or 1, prefer="threads")(
+        delayed(one)(g) for g in batches
+    )
     if not parts:
         return {"converged": np.zeros(0, bool), "beta": np.zeros((0, eng.k_fe))}
     return {key: np.concatenate([d[key] for d in parts]) for key in parts[0]}
