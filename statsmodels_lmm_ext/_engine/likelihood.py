@@ -65,6 +65,24 @@ def _solve_spd_batch(A: np.ndarray, b: np.ndarray, bad: np.ndarray):
     return x, 2.0 * np.log(np.diagonal(cf, axis1=-2, axis2=-1)).sum(axis=-1)
 
 
+def gls_finish(A, b, c, logdet, bad, dfr, reml: bool):
+    """GLS ``beta``, ``scale`` and ``-2 l`` from the likelihood's sums (DESIGN.md section 2).
+
+    ``dfr`` is ``N - p`` (REML) or ``N`` (ML), a number or one per batch item.  Returns
+    ``(beta, scale, dev, bad, logdet_A)``; ``bad`` adds a residual sum of squares that is not
+    positive (``dev`` there is not meaningful).
+    """
+    beta, logdet_A = _solve_spd_batch(A, b, bad)
+    Q = c - np.einsum("ba,ba->b", b, beta)
+    bad = bad | ~(Q > 0)
+    scale = np.where(bad, 1.0, Q) / dfr
+    with np.errstate(all="ignore"):
+        dev = dfr * (np.log(2 * np.pi * scale) + 1.0) + logdet
+        if reml:
+            dev = dev + logdet_A
+    return beta, scale, dev, bad, logdet_A
+
+
 class LikelihoodMixin:
     """The one profiled likelihood of an :class:`Engine`."""
 
@@ -92,6 +110,36 @@ class LikelihoodMixin:
         R, d1, d2 = self.residual_blocks(ch, rho, order)
         H = R + np.einsum("bm,muts->buts", lam, ch.K) if self.k_lin else R.copy()
         return H, d1, d2
+
+    def accumulate(self, lam, rho, stats, *, order: int = 0, keep: bool | None = None,
+                   inverses=None):  # fmt: skip
+        """The sums over chunks of the profiled likelihood at ``B`` parameter sets.
+
+        Returns ``(A, b, c, logdet, bad, kept)``: ``X'H^-1X`` (B, p, p), ``X'H^-1y`` (B, p),
+        ``y'H^-1y`` (B,), ``sum log|H_i|``, the not-positive-definite mask, and per chunk
+        ``(H^-1, log|H_u|, dR)`` when ``keep`` (default: when ``order >= 1``).
+        ``inverses(ch)`` may replace ``spd_inverse(H(ch))`` (returning ``(M, ld, bad, dR)``).
+        """
+        B, p = lam.shape[0], self.k_fe
+        keep = order >= 1 if keep is None else keep
+        A, b = np.zeros((B, p, p)), np.zeros((B, p))
+        c, logdet = np.zeros(B), np.zeros(B)
+        bad = np.zeros(B, bool)
+        kept = []
+        for ch, st in zip(self.chunks, stats, strict=True):
+            if inverses is None:
+                H, dR, _ = self.H(ch, lam, rho, order=order)
+                M, ld, bad_c = spd_inverse(H)
+            else:
+                M, ld, bad_c, dR = inverses(ch)
+            bad |= bad_c
+            logdet += ld @ ch.weight
+            A += ch.xx(M)
+            b += ch.xy(M, st)
+            c += ch.yy(M, st)
+            if keep:
+                kept.append((M, ld, dR))
+        return A, b, c, logdet, bad, kept
 
     def profile(self, lam, rho, reml: bool, stats: list[dict] | None = None, gradient=False):
         """Profiled deviance ``-2 l`` for ``B`` parameter sets and responses at once.
@@ -123,34 +171,15 @@ class LikelihoodMixin:
         lam = lam.reshape(B, self.k_lin)
         rho = np.asarray(rho, dtype=float).reshape(B, self.k_corr)
         stats = self.own_stats if stats is None else stats
-        p = self.k_fe
-        A, b = np.zeros((B, p, p)), np.zeros((B, p))
-        c, logdet = np.zeros(B), np.zeros(B)
-        bad = np.zeros(B, bool)
-        keep = []
-        for ch, st in zip(self.chunks, stats, strict=True):
-            H, dR, _ = self.H(ch, lam, rho, order=1 if gradient else 0)
-            M, ld, bad_c = spd_inverse(H)
-            bad |= bad_c
-            logdet += ld @ ch.weight
-            A += ch.xx(M)
-            b += ch.xy(M, st)
-            c += ch.yy(M, st)
-            if gradient:
-                keep.append((M, dR))
-        beta, logdet_A = _solve_spd_batch(A, b, bad)
-        Q = c - np.einsum("ba,ba->b", b, beta)
-        bad |= ~(Q > 0)
-        dfr = self.nobs - p if reml else self.nobs
-        scale = np.where(bad, 1.0, Q) / dfr
-        dev = dfr * (np.log(2 * np.pi * scale) + 1.0) + logdet
-        if reml:
-            dev += logdet_A
+        A, b, c, logdet, bad, kept = self.accumulate(lam, rho, stats, order=int(gradient))
+        dfr = self.nobs - self.k_fe if reml else self.nobs
+        beta, scale, dev, bad, logdet_A = gls_finish(A, b, c, logdet, bad, dfr, reml)
         dev = np.where(bad | ~np.isfinite(dev), np.inf, dev)
         out = {"dev": dev, "beta": beta, "scale": scale, "A": A, "logdet": logdet,
                "logdet_A": logdet_A}  # fmt: skip
         out["ok"] = np.isfinite(dev)
         if gradient:
+            keep = [(M, dR) for M, _, dR in kept]
             grad = self._gradient(keep, stats, beta, scale, A if reml else None)
             grad[~out["ok"]] = 0.0
             out["grad_lin"] = grad[:, : self.k_lin]

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._engine.likelihood import _solve_spd_batch, spd_inverse
+from .._engine.likelihood import gls_finish, spd_inverse
 from ..optimize import (
     GTOL,
     bfgs_many,
@@ -114,23 +114,19 @@ class DeletionFits:
         """
         eng = self.eng
         gids = np.asarray(gids, dtype=np.intp)
-        B, p = len(gids), eng.k_fe
+        B = len(gids)
         lam = np.asarray(lam, float).reshape(B, eng.k_lin)
         rho = np.asarray(rho, float).reshape(B, eng.k_corr)
-        A, b = np.zeros((B, p, p)), np.zeros((B, p))
-        c, logdet = np.zeros(B), np.zeros(B)
-        bad = np.zeros(B, bool)
-        keep, own, sums = [], [], None
-        for ci, (ch, st) in enumerate(zip(eng.chunks, eng.own_stats, strict=True)):
-            M, ld, bad_c, dR = self._inverses(ch, lam, rho, gradient)
-            bad |= bad_c
-            logdet += ld @ ch.weight
-            A += ch.xx(M)
-            b += ch.xy(M, st)
-            c += ch.yy(M, st)
-            if gradient:
-                keep.append((M, dR))
-            own.append(self._own_terms(ch, ci, gids, M, ld, dR, gradient))
+        A, b, c, logdet, bad, kept = eng.accumulate(
+            lam, rho, eng.own_stats, order=int(gradient), keep=True,
+            inverses=lambda ch: self._inverses(ch, lam, rho, gradient),
+        )  # fmt: skip
+        keep = [(M, dR) for M, _, dR in kept] if gradient else []
+        own = [
+            self._own_terms(ch, ci, gids, M, ld, dR, gradient)
+            for ci, (ch, (M, ld, dR)) in enumerate(zip(eng.chunks, kept, strict=True))
+        ]
+        sums = None
         if full:
             sums = (A.copy(), b.copy(), c.copy(), logdet.copy(), bad.copy())
         for terms in own:
@@ -161,15 +157,8 @@ class DeletionFits:
         p = self.eng.k_fe
         dfr = nobs - p if self.reml else nobs
         bad = bad | (dfr <= 0)
-        beta, logdet_A = _solve_spd_batch(A, b, bad)
-        Q = c - np.einsum("ba,ba->b", b, beta)
-        bad |= ~(Q > 0)
         dfr = np.maximum(dfr, 1)
-        scale = np.where(bad, 1.0, Q) / dfr
-        with np.errstate(all="ignore"):
-            dev = dfr * (np.log(2 * np.pi * scale) + 1.0) + logdet
-            if self.reml:
-                dev += logdet_A
+        beta, scale, dev, bad, _ = gls_finish(A, b, c, logdet, bad, dfr, self.reml)
         return {"ok": ~bad & np.isfinite(dev), "dev": dev, "beta": beta, "scale": scale,
                 "dfr": dfr}  # fmt: skip
 
