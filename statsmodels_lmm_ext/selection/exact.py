@@ -131,6 +131,23 @@ def _reml_at_zero(fit: Fitted) -> float:
     return -0.5 * float(np.asarray(prof["dev"]).ravel()[0])
 
 
+def _exact_test(kind, fit, z, stat, notes, nsim, seed, grid, search, q=0) -> ExactLRTResult:
+    """The exact test's result: eigenvalues of the fit's design, ``nsim`` simulated values of
+    the null distribution (RLRT: ``kind == "RLRT"``; LRT: ``q`` fixed effects removed)."""
+    eng = fit.engine
+    n, p = eng.X.shape
+    mu, xi = eigenvalues(eng.X, z, eng.groups)
+    rng = np.random.default_rng(seed)
+    t0 = time.perf_counter()
+    if kind == "RLRT":
+        sample, lam = simulate_null(mu, n, p, nsim, rng, grid=grid, search=search)
+    else:
+        sample, lam = simulate_null(
+            mu, n, p, nsim, rng, reml=False, xi=xi, q=q, grid=grid, search=search
+        )
+    return ExactLRTResult(kind, stat, sample, lam, mu, xi, q, time.perf_counter() - t0, notes)
+
+
 def exact_rlrt(
     results,
     *,
@@ -179,15 +196,8 @@ def exact_rlrt(
     l0 = _reml_at_zero(fit)
     stat = 2.0 * (fit.llf - l0)
     stat = 0.0 if stat < zero_tol(fit.llf, l0) else stat
-    eng = fit.engine
-    n, p = eng.X.shape
-    mu, xi = eigenvalues(eng.X, z, eng.groups)
     grid = lambda_grid(log_grid_lo, log_grid_hi, gridlength)
-    t0 = time.perf_counter()
-    sample, lam = simulate_null(
-        mu, n, p, nsim, np.random.default_rng(seed), grid=grid, search=search
-    )
-    return ExactLRTResult("RLRT", stat, sample, lam, mu, xi, 0, time.perf_counter() - t0, notes)
+    return _exact_test("RLRT", fit, z, stat, notes, nsim, seed, grid, search)
 
 
 def exact_lrt(
@@ -246,21 +256,5 @@ def exact_lrt(
         notes.append("same fixed effects in both models: the exact RLRT is preferable")
     stat = 2.0 * (large.llf - s.llf)
     stat = 0.0 if stat < zero_tol(large.llf, s.llf) else stat
-    eng = large.engine
-    n, p = eng.X.shape
-    mu, xi = eigenvalues(eng.X, z, eng.groups)
     grid = lambda_grid(log_grid_lo, log_grid_hi, gridlength)
-    t0 = time.perf_counter()
-    sample, lam = simulate_null(
-        mu,
-        n,
-        p,
-        nsim,
-        np.random.default_rng(seed),
-        reml=False,
-        xi=xi,
-        q=q,
-        grid=grid,
-        search=search,
-    )
-    return ExactLRTResult("LRT", stat, sample, lam, mu, xi, q, time.perf_counter() - t0, notes)
+    return _exact_test("LRT", large, z, stat, notes, nsim, seed, grid, search, q=q)
