@@ -213,9 +213,8 @@ def test_statsmodels_results_are_accepted(fits):
 
 
 def test_select_string_columns_behave_as_in_mixedlm():
-    # select_cov_struct reads string columns of the formulas as sorted categoricals (faster
-    # patsy builds) only where that changes nothing: homogeneous AR(1) still refuses a string
-    # time column, and the other fits equal the direct ones
+    # select_cov_struct builds each candidate as mixedlm does: homogeneous AR(1) refuses a
+    # string time column, and the other fits equal the direct ones
     d = lmm.datasets.load("orthodont")
     d["vis"] = "v" + d["visit"].astype(str)
     f = "distance ~ vis * Sex"

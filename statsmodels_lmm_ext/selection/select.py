@@ -126,39 +126,6 @@ def _environment(formula: str, specs: dict, data: pd.DataFrame, namespace) -> di
     return namespace_for(_formula_columns(formula, specs), data.columns, namespace)
 
 
-def _string_columns_as_categories(data: pd.DataFrame, names: set, specs: dict) -> pd.DataFrame:
-    """``data`` with the string columns the formulas use as categoricals (sorted levels).
-
-    patsy reads a categorical through its codes but checks a string column element by element
-    on every build: with one build per candidate that is a large share of the time.  Sorted
-    categories give the same design, names and visit codes as the strings, so a column is
-    converted only where that holds for every candidate: it is not a column of a candidate's
-    structure, or it is the time column of a plain visit structure that accepts strings
-    (not homogeneous AR(1), which refuses strings but takes a categorical's codes).
-    """
-
-    def convertible(col: str, kw: dict) -> bool:
-        cs = kw.get("cov_struct")
-        if cs is None:
-            return True
-        if kw.get("variance") is not None or kw.get("weights") is not None or cs.group:
-            return False
-        if col not in cs.position_columns:
-            return True
-        return hasattr(type(cs), "n_visits") and bool(getattr(cs, "string_visits", True))
-
-    out = {}
-    for col in sorted(n for n in names if n in data.columns):
-        c = data[col]
-        if not (pd.api.types.is_string_dtype(c) or c.dtype == object):
-            continue
-        if not c.dropna().map(type).eq(str).all():
-            continue  # mixed types: left to patsy
-        if all(convertible(col, kw) for kw in specs.values()):
-            out[col] = pd.Categorical(c, categories=sorted(c.dropna().unique()))
-    return data.assign(**out) if out else data
-
-
 def _fit_one(formula, data, groups, kw, eval_env, fit_kwargs, missing="none"):
     """``(results, reason, notes)``; ``reason`` is "" when the fit succeeded."""
     with warnings.catch_warnings(record=True) as caught:
@@ -268,7 +235,6 @@ def select_cov_struct(
     n_jobs = check_n_jobs(n_jobs)
     namespace = caller_namespace(eval_env, depth=1)
     env = _environment(formula, specs, data, namespace)
-    data = _string_columns_as_categories(data, _formula_columns(formula, specs), specs)
     jobs = [
         delayed(_fit_one)(formula, data, groups, kw, env, fit_kwargs, missing)
         for kw in specs.values()
