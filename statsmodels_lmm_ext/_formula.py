@@ -35,6 +35,7 @@ __all__ = [
     "formula_names",
     "model_spec",
     "names_in",
+    "row_codes",
     "namespace_for",
     "term_columns",
     "type3_contrasts",
@@ -286,6 +287,20 @@ def _contained_in(di) -> dict[str, list[str]]:
     return out
 
 
+def row_codes(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(first, inverse)``: a code per row of the finite matrix ``X`` from two fixed random
+    projections (one product and a pandas factorisation: linear time, where sorting the rows
+    costs seconds at a million rows), and the first row of each code.  Unequal rows share a
+    code only if their projections coincide, and equal rows may (rarely, by rounding) get two:
+    callers that need exactness check ``X[first][inverse] == X``."""
+    N, p = X.shape
+    h = X @ np.random.default_rng(12345).standard_normal((p, 2))
+    inverse, uniques = pd.factorize(h[:, 0] + 1j * h[:, 1], sort=False)
+    first = np.empty(len(uniques), dtype=np.intp)
+    first[inverse[::-1]] = np.arange(N - 1, -1, -1)
+    return first, inverse
+
+
 def _distinct_rows(model, max_rows: int, seed: int) -> np.ndarray:
     """Row positions carrying the design's distinct rows (a random subset of at most
     ``max_rows`` of them when there are many; all rows when ``max_rows`` covers the data)."""
@@ -297,13 +312,9 @@ def _distinct_rows(model, max_rows: int, seed: int) -> np.ndarray:
     pool = np.arange(len(exog))
     if len(pool) > 50 * max_rows:
         pool = np.sort(rng.choice(pool, 50 * max_rows, replace=False))
-    # first row of each distinct design row, found by hashing rows with two fixed random
-    # projections (a sort of the rows costs seconds at a million rows); a rare collision only
-    # leaves a row out, and a subset that loses rank is replaced by all rows (_type3)
-    h = exog[pool] @ np.random.default_rng(12345).standard_normal((exog.shape[1], 2))
-    codes, uniques = pd.factorize(h[:, 0] + 1j * h[:, 1], sort=False)
-    first = np.empty(len(uniques), dtype=np.intp)
-    first[codes[::-1]] = np.arange(len(codes) - 1, -1, -1)
+    # first row of each distinct design row (row_codes); a rare collision only leaves a row
+    # out, and a subset that loses rank is replaced by all rows (_type3)
+    first, _ = row_codes(exog[pool])
     rows = pool[np.sort(first)]
     if len(rows) > max_rows:
         rows = rng.choice(rows, max_rows, replace=False)

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ._engine.conditioning import Conditioning, pivoted_qr, qr_rank
+from ._formula import row_codes
 from .covstruct import CovStruct
 
 __all__ = [
@@ -41,15 +42,10 @@ def distinct_rows(X: np.ndarray, max_distinct: int = _MAX_DISTINCT):
     N, p = X.shape
     if N <= 4 * p:
         return None
-    w = np.random.default_rng(12345).standard_normal((p, 2))
-    h = X @ w
-    key = h[:, 0] + 1j * h[:, 1]
-    inverse, uniques = pd.factorize(key, sort=False)
-    K = len(uniques)
+    first, inverse = row_codes(X)
+    K = len(first)
     if K > max_distinct or K > _DISTINCT_FRACTION * N:
         return None
-    first = np.empty(K, dtype=np.intp)
-    first[inverse[::-1]] = np.arange(N - 1, -1, -1)
     U = X[first]
     for a in range(0, N, _CHECK_ROWS):
         if not np.array_equal(U[inverse[a : a + _CHECK_ROWS]], X[a : a + _CHECK_ROWS]):

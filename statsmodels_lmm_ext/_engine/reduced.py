@@ -93,7 +93,9 @@ def _row_order(positions: np.ndarray, groups: np.ndarray) -> np.ndarray | None:
 def _distinct_rows(F: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(first, inverse)`` of the distinct rows of ``F``: a 64-bit hash of each row's values
     (linear time; equal rows hash equally), verified exactly; ``np.unique`` if two different
-    rows share a hash."""
+    rows share a hash.  Unlike :func:`~statsmodels_lmm_ext._formula.row_codes` (a projection,
+    faster, for the rank check) equal rows always share a code here: the patterns are keyed by
+    their features, so a pattern split in two would lose one half's sums."""
     if F.shape[1] == 0:
         return np.zeros(1, int), np.zeros(len(F), int)
     h = np.zeros(len(F), np.uint64)
