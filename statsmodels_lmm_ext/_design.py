@@ -32,6 +32,9 @@ import patsy.builtins
 from patsy import ModelDesc
 from statsmodels.formula._manager import FormulaManager
 
+from ._lazy_exog import DesignCells
+from ._validation import few_distinct
+
 __all__ = ["FastDesign", "fast_design", "fast_re_design", "parse_factor"]
 
 # Largest number of cells of the categorical factors for which the design is gathered from
@@ -44,10 +47,12 @@ _FUNCTIONS = frozenset({"C", "Q"}) | _CONTRASTS
 @dataclass
 class FastDesign:
     """``endog`` and ``exog`` as patsy returns them (DataFrames on the data's index) and the
-    right-hand side's ``DesignInfo``; ``exog`` wraps one float array without a copy."""
+    right-hand side's ``DesignInfo``; ``exog`` wraps one float array without a copy, or is the
+    :class:`~._lazy_exog.DesignCells` of a design with few distinct rows and no numeric
+    factor (expanded to patsy's matrix by ``np.asarray``)."""
 
     endog: pd.DataFrame | None
-    exog: pd.DataFrame
+    exog: pd.DataFrame | DesignCells
     spec: object
 
 
@@ -146,6 +151,7 @@ def _factorize(col: pd.Series, kind: str) -> _Column | None:
     codes, uniques = pd.factorize(col, sort=False, use_na_sentinel=True)
     if (codes < 0).any():
         return None
+    codes = codes.astype(np.min_scalar_type(len(uniques)), copy=False)  # 1 byte for few levels
     if kind == "string":
         uniques = np.asarray(uniques, dtype=object)
         if not all(isinstance(u, str) for u in uniques):
@@ -196,7 +202,7 @@ def _level_codes(info: _Column, categories) -> np.ndarray | None:
     where = pd.Index(list(categories), dtype=object).get_indexer(list(info.uniques))
     if (where < 0).any():
         return None
-    return where.astype(np.intp)[info.codes]
+    return where.astype(np.int32)[info.codes]
 
 
 def _combinations(sizes: list[int]) -> list[tuple[int, ...]]:
@@ -259,13 +265,15 @@ def _fill(spec, values, codes, n: int) -> np.ndarray:
     return X
 
 
-def _matrix(spec, factor_map, columns, data) -> np.ndarray | None:
+def _matrix(spec, factor_map, columns, data, cells: bool = False):
     """The design of ``spec`` (a patsy ``DesignInfo``) on ``data``.
 
     When the categorical factors have few combined cells, the design of every cell is built
     once (numeric factors set to 1) and the rows are one contiguous gather from that table
     (a strided gather per subterm is an order of magnitude slower); numeric factors then
-    multiply their columns.
+    multiply their columns.  With ``cells`` and no numeric factor, a design with few distinct
+    rows (:func:`~._validation.few_distinct`) is returned as ``(rows, codes)`` of its used
+    cells instead, never expanded.
     """
     values, codes = {}, {}
     for f, fi in spec.factor_infos.items():
@@ -287,10 +295,17 @@ def _matrix(spec, factor_map, columns, data) -> np.ndarray | None:
     grid = np.indices(levels).reshape(len(cats), -1) if cats else np.zeros((0, 1), np.intp)
     ones = {f: np.ones(grid.shape[1]) for f in values}
     table = _fill(spec, ones, dict(zip(cats, grid, strict=True)), grid.shape[1])
-    cell = np.zeros(n, dtype=np.intp)
+    cell = np.zeros(n, dtype=np.int32)  # at most _MAX_CELLS cells
     for f, k in zip(cats, levels, strict=True):
         cell *= k
         cell += codes[f]
+    if cells and not values:
+        counts = np.bincount(cell, minlength=len(table))
+        used = np.flatnonzero(counts)
+        if few_distinct(len(used), n, table.shape[1]):
+            remap = np.zeros(len(table), dtype=np.int32)
+            remap[used] = np.arange(len(used), dtype=np.int32)
+            return table[used], remap[cell]
     X = np.empty((n, table.shape[1]))
     np.take(table, cell, axis=0, out=X, mode="clip")
     for start, st in _subterms(spec):
@@ -366,12 +381,17 @@ def fast_design(formula: str, data: pd.DataFrame, eval_env) -> FastDesign | None
         na_action=mgr.get_na_action(action="raise"),
     )
     spec = mgr.spec
-    X = _matrix(spec, factor_map, info, data)
+    X = _matrix(spec, factor_map, info, data, cells=True)
     if X is None:
         return None
     y = np.asarray(data[factor_map[lhs.code][0]], dtype=float)
-    endog = pd.DataFrame({tiny_y.columns[0]: y}, index=data.index)
-    exog = pd.DataFrame(X, index=data.index, columns=list(tiny_X.columns), copy=False)
+    # a read-only view is pandas' copy-on-write protecting the column: shared, not copied
+    endog = pd.DataFrame({tiny_y.columns[0]: y}, index=data.index, copy=y.flags.writeable)
+    names = list(tiny_X.columns)
+    if isinstance(X, tuple):
+        exog = DesignCells(*X, names, data.index)
+    else:
+        exog = pd.DataFrame(X, index=data.index, columns=names, copy=False)
     return FastDesign(endog, exog, spec)
 
 

@@ -307,8 +307,12 @@ def _distinct_rows(model, max_rows: int, seed: int) -> np.ndarray:
     n = len(model.data.frame)
     if max_rows >= n:
         return np.arange(n)
-    exog = np.asarray(model.exog)
     rng = np.random.default_rng(seed)
+    cells = model.__dict__.get("_exog_cells")
+    if cells is not None:  # a design kept as its distinct rows (_lazy_exog) knows them
+        rows = np.sort(cells.first_rows())
+        return np.sort(rng.choice(rows, max_rows, replace=False)) if len(rows) > max_rows else rows
+    exog = np.asarray(model.exog)
     pool = np.arange(len(exog))
     if len(pool) > 50 * max_rows:
         pool = np.sort(rng.choice(pool, 50 * max_rows, replace=False))

@@ -10,6 +10,7 @@ import pandas as pd
 
 from ._engine.conditioning import Conditioning, pivoted_qr, qr_rank
 from ._formula import row_codes
+from ._lazy_exog import DesignCells, fe_design
 from .covstruct import CovStruct
 
 __all__ = [
@@ -19,6 +20,7 @@ __all__ = [
     "check_rank",
     "check_response",
     "drop_missing_arrays",
+    "few_distinct",
     "pad_vc",
     "position_array",
 ]
@@ -31,9 +33,14 @@ _DISTINCT_FRACTION = 0.25
 _CHECK_ROWS = 65_536
 
 
+def few_distinct(k: int, n: int, p: int) -> bool:
+    """Whether an ``(n, p)`` design with ``k`` distinct rows is worked through them."""
+    return n > 4 * p and k <= min(_MAX_DISTINCT, _DISTINCT_FRACTION * n)
+
+
 def distinct_rows(X: np.ndarray, max_distinct: int = _MAX_DISTINCT):
-    """``(first, inverse, counts)`` of the distinct rows of ``X`` (``X[first][inverse]`` is
-    ``X`` exactly), or ``None`` when there are more than ``max_distinct`` of them.
+    """``(U, inverse, counts)`` of the distinct rows ``U = X[first]`` of ``X`` (``U[inverse]``
+    is ``X`` exactly), or ``None`` when there are more than ``max_distinct`` of them.
 
     Rows are hashed by two fixed random projections and factorised (pandas); equal rows may
     get two codes (harmless: a row repeated in the reduced matrix), and every row is checked
@@ -44,13 +51,13 @@ def distinct_rows(X: np.ndarray, max_distinct: int = _MAX_DISTINCT):
         return None
     first, inverse = row_codes(X)
     K = len(first)
-    if K > max_distinct or K > _DISTINCT_FRACTION * N:
+    if K > max_distinct or not few_distinct(K, N, p):
         return None
     U = X[first]
     for a in range(0, N, _CHECK_ROWS):
         if not np.array_equal(U[inverse[a : a + _CHECK_ROWS]], X[a : a + _CHECK_ROWS]):
             return None
-    return first, inverse, np.bincount(inverse, minlength=K)
+    return U, inverse, np.bincount(inverse, minlength=K)
 
 
 def pad_vc(exog_vc, row_indices, group_labels, nobs: int) -> list[np.ndarray]:
@@ -97,9 +104,11 @@ def drop_missing_arrays(endog, exog, groups, exog_re, pos):
 
 def check_finite(model) -> None:
     """Raise on a missing or non-finite value, naming the array, column and row."""
+    X = fe_design(model)
+    cells = isinstance(X, DesignCells)
     parts = {
         "endog": model.endog[:, None],
-        "exog": model.exog,
+        "exog": X.rows if cells else X,  # distinct rows: the same values
         "exog_re": model.exog_re,
         "positions": model.positions,
     }
@@ -107,6 +116,8 @@ def check_finite(model) -> None:
         bad = ~np.isfinite(a)
         if bad.any():
             i, j = np.argwhere(bad)[0]
+            if name == "exog" and cells:
+                i = X.first_rows()[i]
             col = name
             if name == "exog":
                 col = f"exog column {model.exog_names[j]!r}"
@@ -180,18 +191,23 @@ def check_duplicate_positions(model) -> None:
         return
     # a composite's own columns (variance covariates, weights) do not make positions distinct
     d = getattr(cs, "d_inner", model.positions.shape[1])
-    parts = [model._group_codes[:, None], model.positions[:, :d]]
+    # the key's columns (group, positions, random-effects rows) are sorted and compared
+    # one at a time: no N x k copy of them
+    cols = [model._group_codes] + [model.positions[:, j] for j in range(d)]
     if no_nugget:
-        parts.append(model.exog_re)
-    key = np.column_stack(parts)
-    o = np.lexsort(key.T[::-1])
-    ks = key[o]
-    dup = np.flatnonzero((ks[1:] == ks[:-1]).all(axis=1))
+        cols += [model.exog_re[:, j] for j in range(model.exog_re.shape[1])]
+    o = np.lexsort(cols[::-1])
+    same = np.ones(max(len(o) - 1, 0), dtype=bool)
+    for c in cols:
+        sc = c[o]
+        same &= sc[1:] == sc[:-1]
+    dup = np.flatnonzero(same)
     if not dup.size:
         return
-    g = model.group_labels[int(ks[dup[0], 0])]
+    row = o[dup[0]]
+    g = model.group_labels[int(model._group_codes[row])]
     g = g.item() if isinstance(g, np.generic) else g
-    v = ks[dup[0], 1 : 1 + d]
+    v = model.positions[row, :d]
     names = model.position_names or ["time"]
     all_labels = getattr(model, "position_labels", {}) or {}
 

@@ -25,6 +25,7 @@ from statsmodels.regression import mixed_linear_model as sm_mlm
 from statsmodels.regression.linear_model import GLS, WLS, RegressionResults
 
 from ._engine import Engine
+from ._lazy_exog import fe_design
 from .covstruct import CovStruct, Independence
 from .inference import VarianceModel
 from .model import MixedLM
@@ -69,7 +70,8 @@ class Fitted:
     label : str
         One line naming the model (formula, random effects, residual structure).
     endog, exog : ndarray
-        Response (N,) and fixed-effects design (N, p).
+        Response (N,) and fixed-effects design (N, p); a formula design of few distinct rows
+        stays a ``_lazy_exog.DesignCells`` (``np.asarray`` expands it).
     fe_names : list of str
     beta : ndarray (p,)
     scale : float
@@ -229,7 +231,7 @@ def _lmm(res, user_model, ours: MixedLM, psi, vc, rho, **kw) -> Fitted:
         model=user_model,
         label=_label(ours, "lmm"),
         endog=np.asarray(ours.endog, float),
-        exog=np.asarray(ours.exog, float),
+        exog=fe_design(ours),
         fe_names=list(user_model.exog_names),
         beta=np.asarray(res.fe_params, float),
         scale=float(res.scale),

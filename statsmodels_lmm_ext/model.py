@@ -20,6 +20,7 @@ from . import model_statsmodels
 from ._engine import Engine, EngineError
 from ._engine.conditioning import Conditioning, pivoted_qr
 from ._identify import check_identified
+from ._lazy_exog import DesignCells, fe_design, install_cells, take_cells
 from ._residual_terms import check_unbound
 from ._threads import blas_threads
 from ._validation import (
@@ -51,6 +52,20 @@ __all__ = ["DATA_BACKENDS", "MixedLM", "mixedlm"]
 #: namespace))`` pairs: data that is not a DataFrame (a Dask DataFrame) is built by the first
 #: backend that accepts it.  Modules above this one register themselves (``dask_model``).
 DATA_BACKENDS: list = []
+
+
+def _check_init_kwargs(kwargs: dict) -> None:
+    """Refuse keywords the array interface does not take, saying what to use instead."""
+    for k in kwargs:
+        if k in ("variance", "weights", "group"):
+            raise ValueError(
+                f"MixedLM(endog, exog, groups, ...) does not take {k}=: it names data "
+                f"columns; use the formula interface, lmm.mixedlm(formula, data, "
+                f"groups=..., {k}=...) or MixedLM.from_formula (the array interface "
+                "reads the residual structure's positions= only)"
+            )
+        if k not in ("missing_idx", "formula", "model_spec", "position_names", "position_labels"):
+            raise ValueError(f"argument {k} not permitted for MixedLM initialization")
 
 
 class MixedLM(sm_mlm.MixedLM):
@@ -114,22 +129,7 @@ class MixedLM(sm_mlm.MixedLM):
         engine: str = "auto",
         **kwargs,
     ):
-        for k in kwargs:
-            if k in ("variance", "weights", "group"):
-                raise ValueError(
-                    f"MixedLM(endog, exog, groups, ...) does not take {k}=: it names data "
-                    f"columns; use the formula interface, lmm.mixedlm(formula, data, "
-                    f"groups=..., {k}=...) or MixedLM.from_formula (the array interface "
-                    "reads the residual structure's positions= only)"
-                )
-            if k not in (
-                "missing_idx",
-                "formula",
-                "model_spec",
-                "position_names",
-                "position_labels",
-            ):
-                raise ValueError(f"argument {k} not permitted for MixedLM initialization")
+        _check_init_kwargs(kwargs)
         position_names = kwargs.pop("position_names", None)
         self.position_labels = dict(kwargs.pop("position_labels", None) or {})
         self.cov_struct = check_cov_struct(cov_struct)
@@ -155,7 +155,11 @@ class MixedLM(sm_mlm.MixedLM):
         self.exog_vc = exog_vc
         self.k_vc = len(exog_vc.names)
         pos = position_array(self.cov_struct, positions, len(endog))
-        if missing == "drop" and "missing_idx" not in kwargs:
+        # the formula fast path's design of few distinct rows is installed after statsmodels'
+        # set-up, and expanded only on access to ``exog`` (_lazy_exog)
+        drop = missing == "drop" and "missing_idx" not in kwargs
+        cells, exog = take_cells(exog, drop_rows=drop)
+        if drop:
             endog, exog, groups, exog_re, pos = drop_missing_arrays(
                 endog, exog, groups, exog_re, pos
             )
@@ -177,7 +181,9 @@ class MixedLM(sm_mlm.MixedLM):
         self._init_keys.extend(
             ["use_sqrt", "exog_vc", "cov_struct", "positions", "engine", "position_labels"]
         )
-        self.k_fe = self.exog.shape[1]
+        if cells is not None:
+            install_cells(self, cells)
+        self.k_fe = fe_design(self).shape[1]
         self._set_random_effects(exog_re)
         check_finite(self)
         codes, labels = pd.factorize(np.asarray(self.groups), sort=True)
@@ -194,10 +200,11 @@ class MixedLM(sm_mlm.MixedLM):
         """Rank, response, positions and design checks (after the arrays are set)."""
         # one pivoted QR of X (through its distinct rows when few) serves the rank check and
         # the engine's conditioning
-        qr = pivoted_qr(self.exog, distinct_rows(self.exog))
-        check_rank(self.exog, self.exog_names, qr)
-        cond = Conditioning(self.exog, self.endog, qr=qr)
-        self._conditioning = (self.exog, cond)
+        X = fe_design(self)
+        qr = pivoted_qr(X, None if isinstance(X, DesignCells) else distinct_rows(X))
+        check_rank(X, self.exog_names, qr)
+        cond = Conditioning(X, self.endog, qr=qr)
+        self._conditioning = (X, cond)
         check_response(cond, self.endog, self.endog_names)
         self.cov_struct.check_positions(self.positions, self.position_names)
         check_duplicate_positions(self)
@@ -206,6 +213,19 @@ class MixedLM(sm_mlm.MixedLM):
             self._group_codes,
             next(iter(self.position_labels.values()), None),
         )
+
+    @property
+    def exog(self):
+        """The fixed-effects design (N, p); a formula design of few distinct rows is expanded
+        here on first access (the fit does not need it: :mod:`._lazy_exog`)."""
+        if self.__dict__.get("_exog_cells") is not None:
+            return self.data.exog
+        return self.__dict__.get("_exog")
+
+    @exog.setter
+    def exog(self, value) -> None:
+        self.__dict__["_exog"] = value
+        self.__dict__["_exog_cells"] = None
 
     def _get_init_kwds(self) -> dict:
         """Keywords that rebuild this model (statsmodels' cloning protocol); ``engine`` is the
@@ -217,7 +237,8 @@ class MixedLM(sm_mlm.MixedLM):
     def _set_random_effects(self, exog_re) -> None:
         """``exog_re`` and the random-effects names, as statsmodels sets them."""
         if exog_re is None and self.k_vc == 0:
-            self.exog_re = np.ones((len(self.endog), 1))
+            # the random intercept's column of ones, as a read-only view of one value
+            self.exog_re = np.broadcast_to(np.ones(1), (len(self.endog), 1))
             self.data.exog_re = self.exog_re
             names = ["Group Var"]
             self.data.param_names = self.exog_names + names
@@ -372,16 +393,17 @@ class MixedLM(sm_mlm.MixedLM):
     def engine(self) -> Engine:
         """The batched likelihood engine (built on first use)."""
         if self._engine is None:
+            X = fe_design(self)
             self._engine = Engine(
                 self.endog,
-                self.exog,
+                X,
                 self._group_codes,
                 self.exog_re,
                 self._vc_padded(),
                 self.positions,
                 self.cov_struct,
                 mode=self._engine_mode,
-                cond=self._conditioning[1] if self._conditioning[0] is self.exog else None,
+                cond=self._conditioning[1] if self._conditioning[0] is X else None,
             )
         return self._engine
 

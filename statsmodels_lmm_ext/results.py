@@ -13,6 +13,7 @@ from statsmodels.regression import mixed_linear_model as sm_mlm
 
 from . import results_summary
 from ._conditional_predict import conditional_predict
+from ._lazy_exog import fe_design
 from .diagnostics import influence as _influence
 from .diagnostics import intervals as _intervals
 from .diagnostics import plots as diag_plots
@@ -281,7 +282,7 @@ class MixedLMResults(sm_mlm.MixedLMResults):
         m = self.model
         eng = m.engine
         b, u = self._blups
-        fit = m.exog @ self.fe_params
+        fit = fe_design(m) @ np.asarray(self.fe_params)
         codes = eng.groups
         if m.k_re:
             fit = fit + np.einsum("ia,ia->i", eng.Z, b[codes])

@@ -22,7 +22,16 @@ from statsmodels.formula._manager import FormulaManager
 import statsmodels_lmm_ext as lmm
 from statsmodels_lmm_ext import _design, model_formula
 from statsmodels_lmm_ext._engine.conditioning import Conditioning, pivoted_qr
+from statsmodels_lmm_ext._lazy_exog import DesignCells
 from statsmodels_lmm_ext._validation import check_rank, distinct_rows
+
+
+def _frame(exog) -> pd.DataFrame:
+    """The fast path's design as a DataFrame (a categorical design of few distinct rows comes
+    as its cells, ``_lazy_exog.DesignCells``, and is expanded here)."""
+    if isinstance(exog, DesignCells):
+        return pd.DataFrame(np.asarray(exog), index=exog.index, columns=exog.names)
+    return exog
 
 
 def _data(n_groups: int = 40, n_visits: int = 5, seed: int = 0) -> pd.DataFrame:
@@ -151,9 +160,10 @@ def test_fast_design_equals_patsy(formula):
     fast = _design.fast_design(formula, df, {})
     assert fast is not None, "the fast path should build this formula"
     y, X, spec = _patsy(formula, df)
-    assert list(fast.exog.columns) == list(X.columns)
-    assert_array_equal(fast.exog.to_numpy(), X.to_numpy())
-    assert fast.exog.index.equals(X.index)
+    exog = _frame(fast.exog)
+    assert list(exog.columns) == list(X.columns)
+    assert_array_equal(exog.to_numpy(), X.to_numpy())
+    assert exog.index.equals(X.index)
     assert list(fast.endog.columns) == list(y.columns)
     assert_array_equal(fast.endog.to_numpy(), y.to_numpy())
     _assert_same_spec(fast.spec, spec)
@@ -166,10 +176,10 @@ def test_fast_design_rows_and_labels(formula):
     df.loc[df.sample(frac=0.2, random_state=1).index, "x"] = np.nan
     df = df.dropna().sample(frac=1.0, random_state=2)
     df.index = [f"r{i}" for i in range(len(df))]
-    fast = _design.fast_design(formula, df, {})
+    fast = _frame(_design.fast_design(formula, df, {}).exog)
     _, X, _ = _patsy(formula, df)
-    assert fast.exog.index.equals(X.index)
-    assert_array_equal(fast.exog.to_numpy(), X.to_numpy())
+    assert fast.index.equals(X.index)
+    assert_array_equal(fast.to_numpy(), X.to_numpy())
 
 
 def test_category_order_and_unused_categories():
@@ -179,8 +189,8 @@ def test_category_order_and_unused_categories():
     for formula in ("y ~ site", "y ~ 0 + site:trt"):
         fast = _design.fast_design(formula, df, {})
         _, X, spec = _patsy(formula, df)
-        assert list(fast.exog.columns) == list(X.columns)
-        assert_array_equal(fast.exog.to_numpy(), X.to_numpy())
+        assert list(_frame(fast.exog).columns) == list(X.columns)
+        assert_array_equal(_frame(fast.exog).to_numpy(), X.to_numpy())
         _assert_same_spec(fast.spec, spec)
 
 
@@ -224,7 +234,7 @@ def test_formulaic_is_a_second_source():
     formulaic = pytest.importorskip("formulaic")
     df = _data()
     for formula in ("y ~ C(visit) * trt", "y ~ 0 + trt:C(visit)", "y ~ trt + trt:x", "y ~ site"):
-        fast = _design.fast_design(formula, df, {}).exog
+        fast = _frame(_design.fast_design(formula, df, {}).exog)
         ref = formulaic.model_matrix(formula, df).rhs
         assert sorted(ref.columns) == sorted(fast.columns)
         assert_array_equal(fast[list(ref.columns)].to_numpy(), np.asarray(ref, float))
@@ -314,11 +324,14 @@ def test_missing_raise_and_relabelled_groups(monkeypatch):
 
 def test_distinct_rows_qr_matches_row_by_row():
     df = _data(n_groups=60)
-    X = _design.fast_design("y ~ C(visit) * trt + site", df, {}).exog.to_numpy()
+    cells = _design.fast_design("y ~ C(visit) * trt + site", df, {}).exog
+    assert isinstance(cells, DesignCells)
+    X = np.asarray(cells)
     rows = distinct_rows(X)
     assert rows is not None
-    first, inverse, counts = rows
-    assert_array_equal(X[first][inverse], X)
+    U, inverse, counts = rows
+    assert_array_equal(U[inverse], X)
+    assert len(U) == len(cells.rows)
     assert counts.sum() == len(X)
     y = df["y"].to_numpy()
     a = Conditioning(X, y, qr=pivoted_qr(X, rows))
@@ -333,19 +346,25 @@ def test_distinct_rows_qr_matches_row_by_row():
     assert_allclose(a.s, b.s, rtol=1e-12)
     # a continuous covariate: too many distinct rows, factored row by row
     assert distinct_rows(_design.fast_design("y ~ x", df, {}).exog.to_numpy()) is None
+    # the cells give the factorisation directly: the same R as the hashed distinct rows
+    c = Conditioning(cells, y, qr=pivoted_qr(cells))
+    assert_allclose(np.asarray(c.Xt) @ c.T, b.Xt @ b.T, atol=1e-10)
+    assert_allclose(c.s, b.s, rtol=1e-12)
 
 
 def test_rank_deficient_same_error_as_row_by_row():
     df = _data()
     df["arm2"] = df["arm"]
-    X = _design.fast_design("y ~ trt + C(arm2) + C(visit)", df, {}).exog
-    names = list(X.columns)
-    X = X.to_numpy()
+    cells = _design.fast_design("y ~ trt + C(arm2) + C(visit)", df, {}).exog
+    assert isinstance(cells, DesignCells)
+    names, X = cells.names, np.asarray(cells)
     with pytest.raises(ValueError) as slow:
         check_rank(X, names, pivoted_qr(X))
     with pytest.raises(ValueError) as fast:
         check_rank(X, names, pivoted_qr(X, distinct_rows(X)))
-    assert str(fast.value) == str(slow.value)
+    with pytest.raises(ValueError) as kept:
+        check_rank(cells, names, pivoted_qr(cells))
+    assert str(fast.value) == str(slow.value) == str(kept.value)
     assert "rank deficient" in str(fast.value)
 
 

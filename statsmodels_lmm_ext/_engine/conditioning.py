@@ -44,7 +44,8 @@ class Conditioning:
     """
 
     def __init__(self, X: np.ndarray, y: np.ndarray, qr=None):
-        X = np.asarray(X, float)
+        if not isinstance(X, GatheredRows):
+            X = np.asarray(X, float)
         self.nobs, self.p = X.shape
         Q, R, piv, d = pivoted_qr(X) if qr is None else qr
         self.R, self.piv, self.d = R, piv, d
@@ -176,6 +177,15 @@ class GatheredRows:
         out = self.rows[self.inverse]
         return out if dtype is None else out.astype(dtype)
 
+    def distinct(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(rows, inverse, counts)``, as :func:`pivoted_qr` takes them."""
+        return self.rows, self.inverse, np.bincount(self.inverse, minlength=len(self.rows))
+
+    def gram(self) -> np.ndarray:
+        """``M'M`` from the distinct rows and their counts."""
+        _, _, counts = self.distinct()
+        return self.rows.T @ (counts[:, None] * self.rows)
+
 
 def _tdot(M, e: np.ndarray) -> np.ndarray:
     """``M' e`` for an array or a :class:`GatheredRows`."""
@@ -186,26 +196,33 @@ def pivoted_qr(X: np.ndarray, rows=None):
     """``(Q, R, piv, d)``: economic QR with column pivoting of ``X`` with columns scaled to unit
     norm (``d`` the norms, 1 for zero columns), ``(X / d)[:, piv] = Q R``.
 
-    ``rows``: ``(first, inverse, counts)`` of the distinct rows ``u_k = X[first[k]]`` of ``X``
-    (``_validation.distinct_rows``).  Then ``R`` is the pivoted QR factor of the small matrix of
-    rows ``sqrt(c_k) u_k / d`` (it has the same ``R'R``) and ``Q = (X / d)[:, piv] R^-1`` is
-    gathered from its distinct rows (a :class:`GatheredRows`).  A design that this does not
-    show to have full rank with a margin (100 times the rank tolerance) is factored row by
-    row, so the rank decision and the columns an error names are those of the row-by-row QR.
+    ``rows``: ``(U, inverse, counts)`` of the distinct rows ``u_k`` of ``X``
+    (``_validation.distinct_rows``; a :class:`GatheredRows` ``X`` gives its own).  Then ``d``
+    and ``R`` come from the small matrix of rows ``sqrt(c_k) u_k / d`` (it has the same
+    ``R'R``) and ``Q = (X / d)[:, piv] R^-1`` is gathered from its distinct rows (a
+    :class:`GatheredRows`).  A design that this does not show to have full rank with a margin
+    (100 times the rank tolerance) is factored row by row, so the rank decision and the
+    columns an error names are those of the row-by-row QR.
     """
-    X = np.asarray(X, float)
+    if isinstance(X, GatheredRows):
+        rows = X.distinct() if rows is None else rows
+    else:
+        X = np.asarray(X, float)
     N, p = X.shape
     if p == 0 or N == 0:
         return np.zeros((N, 0)), np.zeros((0, 0)), np.zeros(0, int), np.ones(0)
-    d = np.sqrt(np.einsum("ij,ij->j", X, X))
-    d[d == 0] = 1.0
     if rows is not None:
-        first, inverse, counts = rows
-        U = X[first] / d
+        U, inverse, counts = rows
+        d = np.sqrt(counts @ U**2)
+        d[d == 0] = 1.0
+        U = U / d
         _, R, piv = scipy.linalg.qr(U * np.sqrt(counts)[:, None], mode="economic", pivoting=True)
         if R.shape[0] == p and qr_rank(R, (100 * N, p)) == p:
             Qu = scipy.linalg.solve_triangular(R, U[:, piv].T, trans="T").T
             return GatheredRows(Qu, inverse), R, piv, d
+    X = np.asarray(X, float)  # the row-by-row QR (a GatheredRows is expanded here only)
+    d = np.sqrt(np.einsum("ij,ij->j", X, X))
+    d[d == 0] = 1.0
     Q, R, piv = scipy.linalg.qr(X / d, mode="economic", pivoting=True)
     return Q, R, piv, d
 

@@ -23,7 +23,7 @@ import numpy as np
 from .._threads import blas_threads
 from ..covstruct import CovStruct
 from .conditional import ConditionalMixin
-from .conditioning import Conditioning
+from .conditioning import Conditioning, GatheredRows
 from .derivatives import DerivativesMixin
 from .layout import LayoutMixin
 from .likelihood import LikelihoodMixin
@@ -76,11 +76,15 @@ class Engine(LayoutMixin, LikelihoodMixin, DerivativesMixin, ConditionalMixin):
         cond: Conditioning | None = None,
     ):
         self.y = np.ascontiguousarray(y, dtype=float)
-        self.X = np.ascontiguousarray(X, dtype=float)
+        # a design kept as distinct rows and codes (the formula fast path) stays so: the
+        # engine only gathers its rows and multiplies it by vectors
+        self.X = X if isinstance(X, GatheredRows) else np.ascontiguousarray(X, dtype=float)
         # the likelihood works on the conditioned design and response (DESIGN.md section 9)
         self.cond = Conditioning(self.X, self.y, qr=qr) if cond is None else cond
         self.Xc, self.yc = self.cond.Xt, self.cond.yt
-        self.Z = np.ascontiguousarray(Z, dtype=float).reshape(len(y), -1)
+        Z = np.asarray(Z, dtype=float).reshape(len(y), -1)
+        # a broadcast column (the model's random intercept) stays a view
+        self.Z = Z if Z.strides[0] == 0 else np.ascontiguousarray(Z)
         self.Zvc = [np.asarray(z, dtype=float).reshape(len(y), -1) for z in Zvc]
         self.positions = np.asarray(positions, dtype=float).reshape(len(y), -1)
         self.cov_struct = cov_struct

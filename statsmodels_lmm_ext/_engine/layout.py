@@ -20,6 +20,9 @@ import numpy as np
 _CHUNK_ELEMENTS = 8_000_000
 # Pattern sufficient statistics above this many bytes fall back to per-group units.
 _PATTERN_MEMORY = 1_500_000_000
+# Rows per block when patterns and pattern sums are found: their transient arrays then stay
+# a few MB however many groups there are (the sums add up exactly over blocks).
+_BLOCK_ROWS = 65_536
 
 
 @dataclass
@@ -144,12 +147,25 @@ class LayoutMixin:
         return np.concatenate([p.reshape(rows.shape[0], -1) for p in parts], axis=1)
 
     def _patterns(self, n: int, gids: np.ndarray):
-        """Distinct H-determining features of the size-``n`` groups: (first, inverse), cached."""
+        """Distinct H-determining features of the size-``n`` groups: (first, inverse), cached;
+        as ``np.unique(features, axis=0)`` gives them, found block by block of groups."""
         cache = self.__dict__.setdefault("_pattern_cache", {})
         if n not in cache:
-            feats = self._features(self.group_rows(gids, n))
-            _, first, inv = np.unique(feats, axis=0, return_index=True, return_inverse=True)
-            cache[n] = (first, inv.ravel())
+            firsts, invs, uniques = [], [], []
+            step = max(1, _BLOCK_ROWS // n)
+            for a in range(0, len(gids), step):
+                feats = self._features(self.group_rows(gids[a : a + step], n))
+                u, first, inv = np.unique(feats, axis=0, return_index=True, return_inverse=True)
+                firsts.append(first + a)
+                invs.append(inv.ravel() + sum(len(x) for x in uniques))
+                uniques.append(u)
+            _, where, back = np.unique(
+                np.concatenate(uniques), axis=0, return_index=True, return_inverse=True
+            )
+            back = back.ravel()
+            # the first group of a pattern is in the first block that has it
+            first = np.concatenate(firsts)[where]
+            cache[n] = (first, back[np.concatenate(invs)])
         return cache[n]
 
     def _size_buckets(self):
@@ -224,8 +240,13 @@ class LayoutMixin:
         xy, yy = np.empty((U, n, n, p)), np.empty((U, n, n))
         sort = np.argsort(inv, kind="stable")
         bounds = np.concatenate([[0], np.cumsum(np.bincount(inv, minlength=U))])
+        step = max(1, _BLOCK_ROWS // n)
         for u in range(U):
-            sxx, sxy, yy[u] = self._pattern_sums(rows[sort[bounds[u] : bounds[u + 1]]])
+            sums = [
+                self._pattern_sums(rows[sort[a : min(a + step, bounds[u + 1])]])
+                for a in range(bounds[u], bounds[u + 1], step)
+            ]
+            sxx, sxy, yy[u] = (sum(s[k] for s in sums) for k in range(3))
             Sxx[u] = sxx.reshape(n, p, n, p)
             xy[u] = sxy.reshape(n, p, n).transpose(0, 2, 1)
         members = rows[sort]

@@ -29,6 +29,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .._lazy_exog import fe_design
+
 __all__ = ["KINDS", "TYPES", "residuals", "residual_values", "within_group_blocks"]
 
 KINDS = ("conditional", "marginal")
@@ -75,7 +77,7 @@ def _raw(res, kind: str) -> np.ndarray:
     model = res.model
     y = np.asarray(model.endog, float)
     if kind == "marginal":
-        return y - np.asarray(model.exog, float) @ np.asarray(res.fe_params, float)
+        return y - fe_design(model) @ np.asarray(res.fe_params, float)
     return y - np.asarray(res.fittedvalues, float)
 
 

@@ -17,7 +17,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .._engine.conditioning import GatheredRows
 from .._formula import categories, design_rows, model_spec, names_in, used_frame
+from .._lazy_exog import fe_design
 from .provider import _model_of
 
 __all__ = ["WEIGHTS", "ref_grid"]
@@ -82,12 +84,33 @@ def _mean(frame: pd.DataFrame, v: str) -> float:
 
 
 def _cell_counts(frame: pd.DataFrame, factors: list[str]) -> pd.DataFrame:
-    """Observations per combination of the factors' levels (column ``_n``)."""
+    """Observations (or the weights ``attrs["weights"]`` names) per combination of the
+    factors' levels that occurs (column ``_n``; levels as Python objects).  Counted on the
+    columns' codes: no object copy of the rows."""
     w = frame.attrs.get("weights")
-    if w is None:
-        return frame[factors].astype(object).value_counts().rename("_n").reset_index()
-    keys = frame[factors].astype(object)
-    return frame[w].groupby([keys[v] for v in factors]).sum().rename("_n").reset_index()
+    codes, labels = [], []
+    for v in factors:
+        c, u = pd.factorize(frame[v], sort=False)
+        codes.append(c.astype(np.min_scalar_type(-len(u) - 1)))  # -1: missing
+        labels.append(np.asarray(u, dtype=object))
+    keep = np.logical_and.reduce([c >= 0 for c in codes])  # as value_counts, drop missing
+    weights = None if w is None else frame[w].to_numpy(float)
+    if not keep.all():
+        codes = [c[keep] for c in codes]
+        weights = None if weights is None else weights[keep]
+    dims = [len(u) for u in labels]
+    key = np.ravel_multi_index(codes, dims)
+    if np.prod(dims, dtype=float) <= 4 * len(key) + 1024:
+        n = np.bincount(key, weights, minlength=int(np.prod(dims)))
+        cells = np.flatnonzero(np.bincount(key, minlength=len(n)))
+        n = n[cells]
+    else:
+        inv, cells = pd.factorize(key, sort=True)
+        n = np.bincount(inv, weights, minlength=len(cells))
+    idx = np.unravel_index(cells, dims)
+    out = pd.DataFrame({v: labels[i][idx[i]] for i, v in enumerate(factors)})
+    out["_n"] = n
+    return out
 
 
 def _reference_grid(model, at: Mapping | None) -> _Grid:
@@ -202,8 +225,12 @@ def _cell_weights(g: _Grid, keys: list[str], weights: str) -> tuple[pd.DataFrame
 
 def _estimable(model, L: np.ndarray, tol: float = 1e-8) -> np.ndarray:
     """Rows of L in the row space of X (Searle's estimability), from the null space of X'X."""
-    X = np.asarray(model.exog, float)
-    xtx = X.T @ X
+    X = fe_design(model)
+    if isinstance(X, GatheredRows):
+        xtx = X.gram()
+    else:
+        X = np.asarray(X, float)
+        xtx = X.T @ X
     d = np.sqrt(np.maximum(np.diag(xtx), 1e-300))
     w, v = np.linalg.eigh(xtx / np.outer(d, d))
     null = v[:, w < tol * max(w.max(), 1.0)] / d[:, None]  # null vectors in beta's scale
