@@ -32,7 +32,7 @@ import patsy.builtins
 from patsy import ModelDesc
 from statsmodels.formula._manager import FormulaManager
 
-from ._lazy_exog import DesignCells
+from ._lazy_exog import DesignCells, DesignTerms
 from ._validation import few_distinct
 
 __all__ = ["FastDesign", "fast_design", "fast_re_design", "parse_factor"]
@@ -48,11 +48,12 @@ _FUNCTIONS = frozenset({"C", "Q"}) | _CONTRASTS
 class FastDesign:
     """``endog`` and ``exog`` as patsy returns them (DataFrames on the data's index) and the
     right-hand side's ``DesignInfo``; ``exog`` wraps one float array without a copy, or is the
-    :class:`~._lazy_exog.DesignCells` of a design with few distinct rows and no numeric
-    factor (expanded to patsy's matrix by ``np.asarray``)."""
+    design of few cells in the engine's form, a :class:`~._lazy_exog.DesignCells` (no numeric
+    factor) or :class:`~._lazy_exog.DesignTerms` (expanded to patsy's matrix by
+    ``np.asarray``)."""
 
     endog: pd.DataFrame | None
-    exog: pd.DataFrame | DesignCells
+    exog: pd.DataFrame | DesignCells | DesignTerms
     spec: object
 
 
@@ -271,9 +272,8 @@ def _matrix(spec, factor_map, columns, data, cells: bool = False):
     When the categorical factors have few combined cells, the design of every cell is built
     once (numeric factors set to 1) and the rows are one contiguous gather from that table
     (a strided gather per subterm is an order of magnitude slower); numeric factors then
-    multiply their columns.  With ``cells`` and no numeric factor, a design with few distinct
-    rows (:func:`~._validation.few_distinct`) is returned as ``(rows, codes)`` of its used
-    cells instead, never expanded.
+    multiply their columns.  With ``cells``, a design of few cells is returned in the engine's
+    form instead (:func:`_kept_form`), never expanded.
     """
     values, codes = {}, {}
     for f, fi in spec.factor_infos.items():
@@ -299,13 +299,10 @@ def _matrix(spec, factor_map, columns, data, cells: bool = False):
     for f, k in zip(cats, levels, strict=True):
         cell *= k
         cell += codes[f]
-    if cells and not values:
-        counts = np.bincount(cell, minlength=len(table))
-        used = np.flatnonzero(counts)
-        if few_distinct(len(used), n, table.shape[1]):
-            remap = np.zeros(len(table), dtype=np.int32)
-            remap[used] = np.arange(len(used), dtype=np.int32)
-            return table[used], remap[cell]
+    if cells:
+        kept = _kept_form(spec, table, cell, values)
+        if kept is not None:
+            return kept
     X = np.empty((n, table.shape[1]))
     np.take(table, cell, axis=0, out=X, mode="clip")
     for start, st in _subterms(spec):
@@ -313,6 +310,34 @@ def _matrix(spec, factor_map, columns, data, cells: bool = False):
             if f in values:
                 X[:, start : start + st.num_columns] *= values[f][:, None]
     return X
+
+
+def _kept_form(spec, table: np.ndarray, cell: np.ndarray, values: dict):
+    """The design in the engine's form (``_engine.designs``), or ``None`` when the matrix is
+    the better form: ``("cells", rows, codes)`` without numeric factors, ``("terms", tables,
+    codes, multipliers, columns)`` with them (each subterm at most one numeric factor, whose
+    column multiplies its table as patsy multiplies it), when the used cells are few
+    (:func:`~._validation.few_distinct`)."""
+    n, p = len(cell), table.shape[1]
+    counts = np.bincount(cell, minlength=len(table))
+    used = np.flatnonzero(counts)
+    if not few_distinct(len(used), n, p):
+        return None
+    remap = np.zeros(len(table), dtype=np.int32)
+    remap[used] = np.arange(len(used), dtype=np.int32)
+    table, codes = table[used], remap[cell]
+    if not values:
+        return "cells", table, codes
+    groups: dict = {}
+    for start, st in _subterms(spec):
+        numeric = [f for f in st.factors if f in values]
+        if len(numeric) > 1:
+            return None
+        key = numeric[0] if numeric else None
+        groups.setdefault(key, []).extend(range(start, start + st.num_columns))
+    cols = [np.asarray(c, dtype=np.intp) for c in groups.values()]
+    multipliers = [None if f is None else values[f] for f in groups]
+    return "terms", [table[:, c] for c in cols], codes, multipliers, cols
 
 
 def _factors(desc: ModelDesc):
@@ -389,7 +414,8 @@ def fast_design(formula: str, data: pd.DataFrame, eval_env) -> FastDesign | None
     endog = pd.DataFrame({tiny_y.columns[0]: y}, index=data.index, copy=y.flags.writeable)
     names = list(tiny_X.columns)
     if isinstance(X, tuple):
-        exog = DesignCells(*X, names, data.index)
+        kind, *parts = X
+        exog = (DesignCells if kind == "cells" else DesignTerms)(*parts, names, data.index)
     else:
         exog = pd.DataFrame(X, index=data.index, columns=names, copy=False)
     return FastDesign(endog, exog, spec)

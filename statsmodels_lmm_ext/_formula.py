@@ -27,6 +27,8 @@ from patsy import build_design_matrices
 from patsy.categorical import categorical_to_int
 from patsy.missing import NAAction
 
+from ._engine.designs import GatheredRows
+
 __all__ = [
     "categories",
     "check_columns",
@@ -287,14 +289,22 @@ def _contained_in(di) -> dict[str, list[str]]:
     return out
 
 
-def row_codes(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(first, inverse)``: a code per row of the finite matrix ``X`` from two fixed random
-    projections (one product and a pandas factorisation: linear time, where sorting the rows
-    costs seconds at a million rows), and the first row of each code.  Unequal rows share a
-    code only if their projections coincide, and equal rows may (rarely, by rounding) get two:
-    callers that need exactness check ``X[first][inverse] == X``."""
-    N, p = X.shape
-    h = X @ np.random.default_rng(12345).standard_normal((p, 2))
+def row_codes(X: np.ndarray, rows=None) -> tuple[np.ndarray, np.ndarray]:
+    """``(first, inverse)``: a code per row of the finite matrix ``X`` (or per row of
+    ``X[rows]``, gathered a block at a time) from two fixed random projections (one product
+    and a pandas factorisation: linear time, where sorting the rows costs seconds at a million
+    rows), and the first row of each code.  Unequal rows share a code only if their
+    projections coincide, and equal rows may (rarely, by rounding) get two: callers that need
+    exactness check ``X[first][inverse] == X``."""
+    P = np.random.default_rng(12345).standard_normal((X.shape[1], 2))
+    if rows is None:
+        h = X @ P
+    else:
+        step = 16_384
+        h = np.concatenate(
+            [np.asarray(X[rows[a : a + step]]) @ P for a in range(0, len(rows), step)]
+        )
+    N = len(h)
     inverse, uniques = pd.factorize(h[:, 0] + 1j * h[:, 1], sort=False)
     first = np.empty(len(uniques), dtype=np.intp)
     first[inverse[::-1]] = np.arange(N - 1, -1, -1)
@@ -309,16 +319,16 @@ def _distinct_rows(model, max_rows: int, seed: int) -> np.ndarray:
         return np.arange(n)
     rng = np.random.default_rng(seed)
     cells = model.__dict__.get("_exog_cells")
-    if cells is not None:  # a design kept as its distinct rows (_lazy_exog) knows them
+    if isinstance(cells, GatheredRows):  # a design kept as its distinct rows knows them
         rows = np.sort(cells.first_rows())
         return np.sort(rng.choice(rows, max_rows, replace=False)) if len(rows) > max_rows else rows
-    exog = np.asarray(model.exog)
-    pool = np.arange(len(exog))
+    exog = model.exog if cells is None else cells  # a lazy design gathers the pool's rows
+    pool = np.arange(n)
     if len(pool) > 50 * max_rows:
         pool = np.sort(rng.choice(pool, 50 * max_rows, replace=False))
     # first row of each distinct design row (row_codes); a rare collision only leaves a row
     # out, and a subset that loses rank is replaced by all rows (_type3)
-    first, _ = row_codes(exog[pool])
+    first, _ = row_codes(exog, pool)
     rows = pool[np.sort(first)]
     if len(rows) > max_rows:
         rows = rng.choice(rows, max_rows, replace=False)

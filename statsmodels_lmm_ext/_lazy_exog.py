@@ -1,12 +1,14 @@
-"""A fixed-effects design kept as its distinct rows and each row's code (issue 13).
+"""Fixed-effects designs kept in the formula's form, expanded only on access (issue 13).
 
 A formula whose right-hand side has categorical factors only (``y ~ C(visit) * trt``) has a
-handful of distinct design rows however many rows the data has.  The formula fast path
-(:mod:`._design`) then returns a :class:`DesignCells` instead of the ``N x p`` matrix: the
-model's rank check, conditioning, engine, fitted values and Type III contrasts work on the
-distinct rows and the codes, and ``model.exog`` (with ``model.data.exog`` and
-``model.data.orig_exog``) is built on first access only, exactly as patsy would have built it.
-At a million rows and 20 columns this is 160 MB the fit never holds.
+handful of distinct design rows however many rows the data has; with numeric covariates too
+(``y ~ base + C(visit) * trt``) each row is a cell's row times the row's covariates.  The
+formula fast path (:mod:`._design`) then returns a :class:`DesignCells` or a
+:class:`DesignTerms` (``_engine.designs``) instead of the ``N x p`` matrix: the model's rank
+check, conditioning, engine, fitted values, Type III contrasts and marginal means work on that
+form, and ``model.exog`` (with ``model.data.exog`` and ``model.data.orig_exog``) is built on
+first access only, exactly as patsy would have built it.  At a million rows and 20 columns
+this is 160 MB the fit never holds.
 """
 
 from __future__ import annotations
@@ -15,33 +17,62 @@ import numpy as np
 import pandas as pd
 from statsmodels.base.data import PandasData
 
-from ._engine.conditioning import GatheredRows
+from ._engine.designs import CellDesign, GatheredRows, tsqr_r
 
-__all__ = ["DesignCells", "LazyExogData", "fe_design", "install_cells", "take_cells"]
+__all__ = [
+    "LAZY_DESIGNS",
+    "DesignCells",
+    "DesignTerms",
+    "LazyExogData",
+    "fe_design",
+    "install_cells",
+    "take_cells",
+]
 
 
-class DesignCells(GatheredRows):
-    """The ``(N, p)`` design ``rows[inverse]`` with its column names and the data's row index.
+class _Labelled:
+    """Column names and the data's row index of a design kept in the formula's form."""
 
-    ``rows`` are the distinct design rows (each used by at least one row of the data).
-    """
+    names: list
+    index: object
 
-    def __init__(self, rows: np.ndarray, inverse: np.ndarray, names, index):
-        super().__init__(np.asarray(rows, float), inverse)
+    def _label(self, names, index) -> None:
         self.names = list(names)
         self.index = index
 
     def first_rows(self) -> np.ndarray:
-        """Position of the first row of the data carrying each distinct row."""
-        first = np.empty(len(self.rows), dtype=np.intp)
+        """Position of the first row of the data in each cell."""
+        first = np.empty(self.tables[0].shape[0], dtype=np.intp)
         n = len(self.inverse)
         first[self.inverse[::-1]] = np.arange(n - 1, -1, -1)
         return first
 
 
+class DesignCells(GatheredRows, _Labelled):
+    """A design without numeric factors: ``rows[inverse]``, ``rows`` the distinct design rows
+    (each used by at least one row of the data)."""
+
+    def __init__(self, rows: np.ndarray, inverse: np.ndarray, names, index):
+        super().__init__(rows, inverse)
+        self._label(names, index)
+
+
+class DesignTerms(CellDesign, _Labelled):
+    """A design with numeric factors: ``sum_m v_m[i] tables[m][inverse[i]]``
+    (``_engine.designs.CellDesign``)."""
+
+    def __init__(self, tables, inverse, numeric, columns, names, index):
+        super().__init__(tables, inverse, numeric, columns)
+        self._label(names, index)
+
+
+LAZY_DESIGNS = (DesignCells, DesignTerms)
+
+
 class LazyExogData(PandasData):
     """statsmodels' ``PandasData`` whose ``exog`` and ``orig_exog`` are expanded from a
-    :class:`DesignCells` on first access (then kept); assigning either replaces it."""
+    :class:`DesignCells` or :class:`DesignTerms` on first access (then kept); assigning
+    either replaces it."""
 
     @property
     def exog(self):
@@ -89,36 +120,72 @@ class LazyExogData(PandasData):
 
 
 def take_cells(exog, drop_rows: bool):
-    """``(cells, exog)`` for a model's constructor: a :class:`DesignCells` is set aside (and
+    """``(cells, exog)`` for a model's constructor: a lazy design is set aside (and
     ``exog`` becomes ``None``) to be installed after statsmodels' set-up; when rows are to be
     dropped for missing values it is expanded instead (dropping rows needs the matrix)."""
-    if not isinstance(exog, DesignCells):
+    if not isinstance(exog, LAZY_DESIGNS):
         return None, exog
     if drop_rows:
         return None, pd.DataFrame(np.asarray(exog), index=exog.index, columns=exog.names)
     return exog, None
 
 
-def install_cells(model, cells: DesignCells) -> None:
-    """Make ``cells`` the design of a model built with ``exog=None``: the data's names and
-    constant as statsmodels would have found them on the full matrix (found on the distinct
-    rows, which have the same columns' constancy and span)."""
+def install_cells(model, cells) -> None:
+    """Make ``cells`` (a :class:`DesignCells` or :class:`DesignTerms`) the design of a model
+    built with ``exog=None``, with the data's names and constant as statsmodels would have
+    found them on the full matrix."""
     data = model.data
     if type(data) is not PandasData:
-        raise TypeError(f"a design of cells needs pandas data, got {type(data).__name__}")
+        raise TypeError(f"a lazy design needs pandas data, got {type(data).__name__}")
     for key in ("exog", "orig_exog"):
         data.__dict__.pop(key, None)
     data.__class__ = LazyExogData
     data.xnames = list(cells.names)
-    data._exog = cells.rows  # statsmodels' constant detection on the distinct rows
-    data._handle_constant(None)
+    _find_constant(data, cells)
     data._exog, data._cells = None, cells
     model.k_constant = data.k_constant
     model._exog_cells = cells
 
 
+def _find_constant(data, X) -> None:
+    """statsmodels' constant detection (``ModelData._handle_constant``) without the matrix.
+
+    It reads each column's maximum and minimum and, without a constant column, compares the
+    ranks of ``X`` and ``[1, X]``.  The distinct rows of a :class:`DesignCells` have the same
+    extremes and span.  For a :class:`DesignTerms` the rows where each column has its
+    extremes are used, and the ranks come from the triangular factor of ``[1, X]`` (the same
+    singular values, and statsmodels' tolerance for ``N`` rows)."""
+    if isinstance(X, GatheredRows):
+        data._exog = X.rows
+        data._handle_constant(None)
+        return
+    N, p = X.shape
+    hi, lo = np.full(p, -np.inf), np.full(p, np.inf)
+    at_hi, at_lo = np.zeros(p, np.intp), np.zeros(p, np.intp)
+    for a, block in zip(range(0, N, 65_536), X.blocks(65_536), strict=False):
+        for best, at, pick, better in ((hi, at_hi, np.argmax, np.greater),
+                                       (lo, at_lo, np.argmin, np.less)):  # fmt: skip
+            i = pick(block, axis=0)
+            v = block[i, np.arange(p)]
+            new = better(v, best) | ~np.isfinite(v)
+            best[new], at[new] = v[new], a + i[new]
+    data._exog = X[np.concatenate([at_hi, at_lo])]
+    if not np.isfinite(data._exog).all():  # the model's own check names the value
+        data.k_constant, data.const_idx = 0, None
+        return
+    data._handle_constant(None)
+    if data.const_idx is None and data.k_constant <= 1:  # the implicit-constant check
+        R = tsqr_r(X, np.ones(p), ones=True)
+        eps = np.finfo(float).eps
+        rank = [
+            np.linalg.matrix_rank(M, tol=np.linalg.svd(M, compute_uv=False).max() * N * eps)
+            for M in (R, R[:, 1:])
+        ]
+        data.k_constant = int(rank[0] == rank[1])
+
+
 def fe_design(model):
-    """The model's fixed-effects design as the likelihood uses it: its :class:`DesignCells`
-    when it has them, else ``model.exog``."""
+    """The model's fixed-effects design as the likelihood uses it: its lazy design
+    (:class:`DesignCells`, :class:`DesignTerms`) when it has one, else ``model.exog``."""
     cells = model.__dict__.get("_exog_cells")
     return model.exog if cells is None else cells

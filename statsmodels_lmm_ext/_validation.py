@@ -9,8 +9,9 @@ import numpy as np
 import pandas as pd
 
 from ._engine.conditioning import Conditioning, pivoted_qr, qr_rank
+from ._engine.designs import CellDesign
 from ._formula import row_codes
-from ._lazy_exog import DesignCells, fe_design
+from ._lazy_exog import fe_design
 from .covstruct import CovStruct
 
 __all__ = [
@@ -49,6 +50,10 @@ def distinct_rows(X: np.ndarray, max_distinct: int = _MAX_DISTINCT):
     N, p = X.shape
     if N <= 4 * p:
         return None
+    if N > _CHECK_ROWS:  # the distinct rows of the first rows, cheaply, bound theirs from below
+        k = len(row_codes(np.asarray(X[:_CHECK_ROWS]))[0])
+        if k > max_distinct or not few_distinct(k, N, p):
+            return None
     first, inverse = row_codes(X)
     K = len(first)
     if K > max_distinct or not few_distinct(K, N, p):
@@ -104,29 +109,25 @@ def drop_missing_arrays(endog, exog, groups, exog_re, pos):
 
 def check_finite(model) -> None:
     """Raise on a missing or non-finite value, naming the array, column and row."""
-    X = fe_design(model)
-    cells = isinstance(X, DesignCells)
     parts = {
         "endog": model.endog[:, None],
-        "exog": X.rows if cells else X,  # distinct rows: the same values
+        "exog": fe_design(model),
         "exog_re": model.exog_re,
         "positions": model.positions,
     }
     for name, a in parts.items():
-        bad = ~np.isfinite(a)
-        if bad.any():
-            i, j = np.argwhere(bad)[0]
-            if name == "exog" and cells:
-                i = X.first_rows()[i]
-            col = name
-            if name == "exog":
-                col = f"exog column {model.exog_names[j]!r}"
-            elif name == "positions" and model.position_names:
-                col = f"position column {model.position_names[j]!r}"
-            raise ValueError(
-                f"missing or non-finite value in {col} (row {i}); "
-                "use missing='drop' to drop such rows"
-            )
+        where = _first_nonfinite(a)
+        if where is None:
+            continue
+        i, j = where
+        col = name
+        if name == "exog":
+            col = f"exog column {model.exog_names[j]!r}"
+        elif name == "positions" and model.position_names:
+            col = f"position column {model.position_names[j]!r}"
+        raise ValueError(
+            f"missing or non-finite value in {col} (row {i}); use missing='drop' to drop such rows"
+        )
     groups = np.asarray(model.groups)
     bad = np.asarray(pd.isna(groups)) | _infinite(groups)
     if bad.any():
@@ -135,6 +136,23 @@ def check_finite(model) -> None:
             f"missing or infinite group label {groups[i]} (row {i}); use missing='drop' to "
             "drop such rows"
         )
+
+
+def _first_nonfinite(a) -> tuple[int, int] | None:
+    """``(row, column)`` of the first non-finite value (row-major order), or ``None``; a design
+    in the engine's form is checked through its numeric factors and cells' rows."""
+    if not isinstance(a, CellDesign):
+        bad = ~np.isfinite(a)
+        return tuple(int(k) for k in np.argwhere(bad)[0]) if bad.any() else None
+    rows = np.zeros(a.shape[0], bool)
+    for T, v, _ in a._parts():
+        rows |= ~np.isfinite(T).all(axis=1)[a.inverse]
+        if v is not None:
+            rows |= ~np.isfinite(v)
+    if not rows.any():
+        return None
+    i = int(np.flatnonzero(rows)[0])
+    return i, int(np.flatnonzero(~np.isfinite(a[np.array([i])][0]))[0])
 
 
 def _infinite(values: np.ndarray) -> np.ndarray:

@@ -202,6 +202,7 @@ class MixedLM(sm_mlm.MixedLM):
         # the engine's conditioning
         X = fe_design(self)
         qr = pivoted_qr(X, None if isinstance(X, DesignCells) else distinct_rows(X))
+        # (a design with numeric factors may still have few distinct rows: then those)
         check_rank(X, self.exog_names, qr)
         cond = Conditioning(X, self.endog, qr=qr)
         self._conditioning = (X, cond)

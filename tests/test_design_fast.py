@@ -22,14 +22,14 @@ from statsmodels.formula._manager import FormulaManager
 import statsmodels_lmm_ext as lmm
 from statsmodels_lmm_ext import _design, model_formula
 from statsmodels_lmm_ext._engine.conditioning import Conditioning, pivoted_qr
-from statsmodels_lmm_ext._lazy_exog import DesignCells
+from statsmodels_lmm_ext._lazy_exog import LAZY_DESIGNS, DesignCells
 from statsmodels_lmm_ext._validation import check_rank, distinct_rows
 
 
 def _frame(exog) -> pd.DataFrame:
-    """The fast path's design as a DataFrame (a categorical design of few distinct rows comes
-    as its cells, ``_lazy_exog.DesignCells``, and is expanded here)."""
-    if isinstance(exog, DesignCells):
+    """The fast path's design as a DataFrame (a design of few cells comes in the engine's form,
+    ``_lazy_exog.DesignCells`` or ``DesignTerms``, and is expanded here)."""
+    if isinstance(exog, LAZY_DESIGNS):
         return pd.DataFrame(np.asarray(exog), index=exog.index, columns=exog.names)
     return exog
 
@@ -345,7 +345,7 @@ def test_distinct_rows_qr_matches_row_by_row():
     assert_allclose(abs(a.logdet_T), abs(b.logdet_T), rtol=1e-12)
     assert_allclose(a.s, b.s, rtol=1e-12)
     # a continuous covariate: too many distinct rows, factored row by row
-    assert distinct_rows(_design.fast_design("y ~ x", df, {}).exog.to_numpy()) is None
+    assert distinct_rows(np.asarray(_design.fast_design("y ~ x", df, {}).exog)) is None
     # the cells give the factorisation directly: the same R as the hashed distinct rows
     c = Conditioning(cells, y, qr=pivoted_qr(cells))
     assert_allclose(np.asarray(c.Xt) @ c.T, b.Xt @ b.T, atol=1e-10)

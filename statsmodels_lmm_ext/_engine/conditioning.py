@@ -27,6 +27,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg
 
+from .designs import CellDesign, GatheredRows, tsqr_r
+
 # A response whose least squares residual has an RMS below this fraction of the response's own
 # RMS is an exact linear function of the design (up to rounding).
 _EXACT_FIT = 1e-11
@@ -44,7 +46,7 @@ class Conditioning:
     """
 
     def __init__(self, X: np.ndarray, y: np.ndarray, qr=None):
-        if not isinstance(X, GatheredRows):
+        if not isinstance(X, CellDesign):
             X = np.asarray(X, float)
         self.nobs, self.p = X.shape
         Q, R, piv, d = pivoted_qr(X) if qr is None else qr
@@ -53,9 +55,10 @@ class Conditioning:
         # a design with few distinct rows keeps them (and the rows' codes, over which the
         # engine sums) instead of an N x p conditioned design
         self.row_codes = None
-        if isinstance(Q, GatheredRows):
+        if isinstance(Q, CellDesign):
             self.Xt = Q.scaled(root)
-            self.row_codes = Q.inverse
+            if isinstance(Q, GatheredRows):
+                self.row_codes = Q.inverse
         else:
             self.Xt = np.ascontiguousarray(root * Q)
         self.T = (R[:, np.argsort(piv)] * d) / root if self.p else np.zeros((0, 0))
@@ -142,54 +145,9 @@ class Conditioning:
         return out
 
 
-class GatheredRows:
-    """An ``(N, p)`` matrix whose rows are ``rows[inverse]`` (``K`` distinct rows), never
-    expanded: the ``Q`` of a design with few distinct rows, and then the conditioned design.
-
-    The engine only gathers rows of it (``M[r]``) and multiplies it by vectors, which cost
-    ``O(N)`` here without an ``N x p`` array.
-    """
-
-    def __init__(self, rows: np.ndarray, inverse: np.ndarray):
-        self.rows, self.inverse = rows, inverse
-        self.shape = (len(inverse), rows.shape[1])
-        self.ndim = 2
-
-    def scaled(self, c: float) -> GatheredRows:
-        return GatheredRows(self.rows * c, self.inverse)
-
-    def __getitem__(self, r) -> np.ndarray:
-        return self.rows[self.inverse[r]]
-
-    def __matmul__(self, g: np.ndarray) -> np.ndarray:
-        return (self.rows @ g)[self.inverse]
-
-    def tdot(self, e: np.ndarray) -> np.ndarray:
-        """``M' e`` for ``e`` (N,) or (N, B): sums of ``e`` per distinct row, then ``rows'``."""
-        K = len(self.rows)
-        e2 = e.reshape(len(e), -1)
-        sums = np.column_stack(
-            [np.bincount(self.inverse, e2[:, j], minlength=K) for j in range(e2.shape[1])]
-        )
-        return (self.rows.T @ sums).reshape((self.shape[1],) + e.shape[1:])
-
-    def __array__(self, dtype=None, copy=None):
-        out = self.rows[self.inverse]
-        return out if dtype is None else out.astype(dtype)
-
-    def distinct(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(rows, inverse, counts)``, as :func:`pivoted_qr` takes them."""
-        return self.rows, self.inverse, np.bincount(self.inverse, minlength=len(self.rows))
-
-    def gram(self) -> np.ndarray:
-        """``M'M`` from the distinct rows and their counts."""
-        _, _, counts = self.distinct()
-        return self.rows.T @ (counts[:, None] * self.rows)
-
-
 def _tdot(M, e: np.ndarray) -> np.ndarray:
-    """``M' e`` for an array or a :class:`GatheredRows`."""
-    return M.tdot(e) if isinstance(M, GatheredRows) else M.T @ e
+    """``M' e`` for an array or a :class:`CellDesign`."""
+    return M.tdot(e) if isinstance(M, CellDesign) else M.T @ e
 
 
 def pivoted_qr(X: np.ndarray, rows=None):
@@ -206,11 +164,15 @@ def pivoted_qr(X: np.ndarray, rows=None):
     """
     if isinstance(X, GatheredRows):
         rows = X.distinct() if rows is None else rows
-    else:
+    elif not isinstance(X, CellDesign):
         X = np.asarray(X, float)
     N, p = X.shape
     if p == 0 or N == 0:
         return np.zeros((N, 0)), np.zeros((0, 0)), np.zeros(0, int), np.ones(0)
+    if rows is None and isinstance(X, CellDesign):
+        factored = _cell_qr(X)
+        if factored is not None:
+            return factored
     if rows is not None:
         U, inverse, counts = rows
         d = np.sqrt(counts @ U**2)
@@ -225,6 +187,21 @@ def pivoted_qr(X: np.ndarray, rows=None):
     d[d == 0] = 1.0
     Q, R, piv = scipy.linalg.qr(X / d, mode="economic", pivoting=True)
     return Q, R, piv, d
+
+
+def _cell_qr(X: CellDesign):
+    """:func:`pivoted_qr` of a :class:`CellDesign` from the ``R`` of its blocks of rows
+    (``designs.tsqr_r``): the pivoted QR of that ``p x p`` factor has the ``R`` and pivots of
+    the pivoted QR of ``X / d`` (the same ``R'R``), and ``Q = X (D^-1 P R^-1)`` keeps the
+    design's form.  ``None`` when this does not show full rank with a margin."""
+    N, p = X.shape
+    d = np.sqrt(np.maximum(np.diag(X.gram()), 0.0))
+    d[d == 0] = 1.0
+    _, R, piv = scipy.linalg.qr(tsqr_r(X, d), mode="economic", pivoting=True)
+    if R.shape[0] != p or qr_rank(R, (100 * N, p)) != p:
+        return None
+    A = scipy.linalg.solve_triangular(R, np.diag(1.0 / d)[:, piv].T, trans="T").T
+    return X.map_columns(A), R, piv, d
 
 
 def qr_rank(R: np.ndarray, shape: tuple[int, int]) -> int:

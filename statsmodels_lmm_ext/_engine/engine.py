@@ -23,8 +23,9 @@ import numpy as np
 from .._threads import blas_threads
 from ..covstruct import CovStruct
 from .conditional import ConditionalMixin
-from .conditioning import Conditioning, GatheredRows
+from .conditioning import Conditioning
 from .derivatives import DerivativesMixin
+from .designs import CellDesign
 from .layout import LayoutMixin
 from .likelihood import LikelihoodMixin
 
@@ -78,7 +79,7 @@ class Engine(LayoutMixin, LikelihoodMixin, DerivativesMixin, ConditionalMixin):
         self.y = np.ascontiguousarray(y, dtype=float)
         # a design kept as distinct rows and codes (the formula fast path) stays so: the
         # engine only gathers its rows and multiplies it by vectors
-        self.X = X if isinstance(X, GatheredRows) else np.ascontiguousarray(X, dtype=float)
+        self.X = X if isinstance(X, CellDesign) else np.ascontiguousarray(X, dtype=float)
         # the likelihood works on the conditioned design and response (DESIGN.md section 9)
         self.cond = Conditioning(self.X, self.y, qr=qr) if cond is None else cond
         self.Xc, self.yc = self.cond.Xt, self.cond.yt

@@ -22,7 +22,7 @@ _CHUNK_ELEMENTS = 8_000_000
 _PATTERN_MEMORY = 1_500_000_000
 # Rows per block when patterns and pattern sums are found: their transient arrays then stay
 # a few MB however many groups there are (the sums add up exactly over blocks).
-_BLOCK_ROWS = 65_536
+_BLOCK_ROWS = 16_384
 
 
 @dataclass
@@ -242,11 +242,10 @@ class LayoutMixin:
         bounds = np.concatenate([[0], np.cumsum(np.bincount(inv, minlength=U))])
         step = max(1, _BLOCK_ROWS // n)
         for u in range(U):
-            sums = [
-                self._pattern_sums(rows[sort[a : min(a + step, bounds[u + 1])]])
-                for a in range(bounds[u], bounds[u + 1], step)
-            ]
-            sxx, sxy, yy[u] = (sum(s[k] for s in sums) for k in range(3))
+            sxx = sxy = yy[u] = 0.0  # sums over blocks of the pattern's groups
+            for a in range(bounds[u], bounds[u + 1], step):
+                bxx, bxy, byy = self._pattern_sums(rows[sort[a : min(a + step, bounds[u + 1])]])
+                sxx, sxy, yy[u] = sxx + bxx, sxy + bxy, yy[u] + byy
             Sxx[u] = sxx.reshape(n, p, n, p)
             xy[u] = sxy.reshape(n, p, n).transpose(0, 2, 1)
         members = rows[sort]

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .._engine.conditioning import GatheredRows
+from .._engine.designs import CellDesign
 from .._formula import categories, design_rows, model_spec, names_in, used_frame
 from .._lazy_exog import fe_design
 from .provider import _model_of
@@ -226,7 +226,7 @@ def _cell_weights(g: _Grid, keys: list[str], weights: str) -> tuple[pd.DataFrame
 def _estimable(model, L: np.ndarray, tol: float = 1e-8) -> np.ndarray:
     """Rows of L in the row space of X (Searle's estimability), from the null space of X'X."""
     X = fe_design(model)
-    if isinstance(X, GatheredRows):
+    if isinstance(X, CellDesign):
         xtx = X.gram()
     else:
         X = np.asarray(X, float)
