@@ -45,7 +45,8 @@ def distinct_rows(X: np.ndarray, max_distinct: int = _MAX_DISTINCT):
 
     Rows are hashed by two fixed random projections and factorised (pandas); equal rows may
     get two codes (harmless: a row repeated in the reduced matrix), and every row is checked
-    to equal its representative exactly, so unequal rows never share one.
+    to equal its representative exactly, so unequal rows never share one.  ``X`` may be a
+    design in the engine's form (``_engine.designs.CellDesign``).
     """
     N, p = X.shape
     if N <= 4 * p:

@@ -155,8 +155,8 @@ class MixedLM(sm_mlm.MixedLM):
         self.exog_vc = exog_vc
         self.k_vc = len(exog_vc.names)
         pos = position_array(self.cov_struct, positions, len(endog))
-        # the formula fast path's design of few distinct rows is installed after statsmodels'
-        # set-up, and expanded only on access to ``exog`` (_lazy_exog)
+        # the formula fast path's design of few cells is installed after statsmodels' set-up,
+        # and expanded only on access to ``exog`` (_lazy_exog)
         drop = missing == "drop" and "missing_idx" not in kwargs
         cells, exog = take_cells(exog, drop_rows=drop)
         if drop:
@@ -198,11 +198,11 @@ class MixedLM(sm_mlm.MixedLM):
 
     def _check_data(self) -> None:
         """Rank, response, positions and design checks (after the arrays are set)."""
-        # one pivoted QR of X (through its distinct rows when few) serves the rank check and
-        # the engine's conditioning
+        # one pivoted QR of X (through its distinct rows when few: a DesignCells has them, and
+        # a design with numeric factors may still have few) serves the rank check and the
+        # engine's conditioning
         X = fe_design(self)
         qr = pivoted_qr(X, None if isinstance(X, DesignCells) else distinct_rows(X))
-        # (a design with numeric factors may still have few distinct rows: then those)
         check_rank(X, self.exog_names, qr)
         cond = Conditioning(X, self.endog, qr=qr)
         self._conditioning = (X, cond)
