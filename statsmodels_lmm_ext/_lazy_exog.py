@@ -150,29 +150,28 @@ def install_cells(model, cells) -> None:
 def _find_constant(data, X) -> None:
     """statsmodels' constant detection (``ModelData._handle_constant``) without the matrix.
 
-    It reads each column's maximum and minimum and, without a constant column, compares the
-    ranks of ``X`` and ``[1, X]``.  The distinct rows of a :class:`DesignCells` have the same
-    extremes and span.  For a :class:`DesignTerms` the rows where each column has its
-    extremes are used, and the ranks come from the triangular factor of ``[1, X]`` (the same
-    singular values, and statsmodels' tolerance for ``N`` rows)."""
+    It reads which columns are constant (and their values) and, without a constant column,
+    compares the ranks of ``X`` and ``[1, X]``.  The distinct rows of a :class:`DesignCells`
+    have the same constant columns and span.  For a :class:`DesignTerms` the constant columns
+    are found on the tables and, for a column with a numeric factor, on its values; two rows
+    that differ exactly in the other columns stand for ``X``, and the ranks come from the
+    triangular factor of ``[1, X]`` (the same singular values, and statsmodels' tolerance for
+    ``N`` rows)."""
     if isinstance(X, GatheredRows):
         data._exog = X.rows
         data._handle_constant(None)
         return
-    N, p = X.shape
-    hi, lo = np.full(p, -np.inf), np.full(p, np.inf)
-    at_hi, at_lo = np.zeros(p, np.intp), np.zeros(p, np.intp)
-    for a, block in zip(range(0, N, 65_536), X.blocks(65_536), strict=False):
-        for best, at, pick, better in ((hi, at_hi, np.argmax, np.greater),
-                                       (lo, at_lo, np.argmin, np.less)):  # fmt: skip
-            i = pick(block, axis=0)
-            v = block[i, np.arange(p)]
-            new = better(v, best) | ~np.isfinite(v)
-            best[new], at[new] = v[new], a + i[new]
-    data._exog = X[np.concatenate([at_hi, at_lo])]
-    if not np.isfinite(data._exog).all():  # the model's own check names the value
-        data.k_constant, data.const_idx = 0, None
+    if not all(v is None or np.isfinite(v).all() for v in X.numeric):
+        data.k_constant, data.const_idx = 0, None  # the model's own check names the value
         return
+    N, p = X.shape
+    row = X[np.array([0])][0]
+    const = np.zeros(p, bool)
+    for T, v, cols in X._parts():  # a DesignTerms' tables fill disjoint columns
+        for c, j in enumerate(range(p) if cols is None else cols):
+            values = T[:, c] if v is None else T[:, c][X.inverse] * v
+            const[j] = bool((values == row[j]).all())
+    data._exog = np.vstack([row, np.where(const, row, np.where(row == 0, 1.0, -row))])
     data._handle_constant(None)
     if data.const_idx is None and data.k_constant <= 1:  # the implicit-constant check
         R = tsqr_r(X, np.ones(p), ones=True)

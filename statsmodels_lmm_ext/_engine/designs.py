@@ -18,6 +18,7 @@ columns (``X A``, the conditioning's ``Xt = X T^-1``); each costs ``O(N M)`` her
 from __future__ import annotations
 
 import numpy as np
+import scipy.linalg
 
 __all__ = ["CellDesign", "GatheredRows", "tsqr_r"]
 
@@ -65,11 +66,27 @@ class CellDesign:
     def scaled(self, c: float) -> CellDesign:
         return CellDesign([T * c for T in self.tables], self.inverse, self.numeric, self.columns)
 
+    def _whole(self, m: int) -> np.ndarray:
+        """Table ``m`` widened to all ``p`` columns (zeros elsewhere), cached."""
+        cache = self.__dict__.setdefault("_wide", {})
+        if m not in cache:
+            T, cols = self.tables[m], self.columns[m]
+            if cols is None:
+                cache[m] = T
+            else:
+                cache[m] = np.zeros((T.shape[0], self.shape[1]))
+                cache[m][:, cols] = T
+        return cache[m]
+
     def __getitem__(self, r) -> np.ndarray:
-        """Rows ``X[r]`` for an index array (any shape) or a slice."""
+        """Rows ``X[r]`` for an index array (any shape) or a slice: one contiguous gather of
+        the (widened) table without multipliers, then the other tables' own columns."""
         cells = self.inverse[r]
-        out = np.zeros(np.shape(cells) + (self.shape[1],))
-        for T, v, cols in self._parts():
+        plain = [m for m, v in enumerate(self.numeric) if v is None][:1]
+        out = self._whole(plain[0])[cells] if plain else np.zeros(np.shape(cells) + self.shape[1:])
+        for m, (T, v, cols) in enumerate(self._parts()):
+            if m in plain:
+                continue
             part = T[cells]
             if v is not None:
                 part *= v[r][..., None]
@@ -175,5 +192,10 @@ def tsqr_r(X: CellDesign, d: np.ndarray, ones: bool = False) -> np.ndarray:
         block /= d
         if ones:
             block = np.column_stack([np.ones(len(block)), block])
-        R = np.linalg.qr(np.vstack([R, block]), mode="r")
+        # LAPACK's QR in place (numpy's and scipy's wrappers copy and form R at 3x the cost)
+        stacked = np.asfortranarray(np.vstack([R, block]))
+        qr, _, _, info = scipy.linalg.lapack.dgeqrf(stacked, overwrite_a=1)
+        if info != 0:
+            raise np.linalg.LinAlgError(f"QR of a block of the design failed (LAPACK info {info})")
+        R = np.triu(qr[: min(len(stacked), p)])
     return R

@@ -23,6 +23,7 @@ _PATTERN_MEMORY = 1_500_000_000
 # Rows per block when patterns and pattern sums are found: their transient arrays then stay
 # a few MB however many groups there are (the sums add up exactly over blocks).
 _BLOCK_ROWS = 16_384
+_PATTERN_ROWS = 65_536  # (features are a few columns per row: a larger block)
 
 
 @dataclass
@@ -152,7 +153,7 @@ class LayoutMixin:
         cache = self.__dict__.setdefault("_pattern_cache", {})
         if n not in cache:
             firsts, invs, uniques = [], [], []
-            step = max(1, _BLOCK_ROWS // n)
+            step = max(1, _PATTERN_ROWS // n)
             for a in range(0, len(gids), step):
                 feats = self._features(self.group_rows(gids[a : a + step], n))
                 u, first, inv = np.unique(feats, axis=0, return_index=True, return_inverse=True)
