@@ -336,7 +336,11 @@ def _kept_form(spec, table: np.ndarray, cell: np.ndarray, values: dict):
         key = numeric[0] if numeric else None
         groups.setdefault(key, []).extend(range(start, start + st.num_columns))
     cols = [np.asarray(c, dtype=np.intp) for c in groups.values()]
-    multipliers = [None if f is None else values[f] for f in groups]
+    # a read-only column is pandas' copy-on-write protecting the data: shared, not copied
+    multipliers = [
+        None if f is None else values[f] if not values[f].flags.writeable else values[f].copy()
+        for f in groups
+    ]
     return "terms", [table[:, c] for c in cols], codes, multipliers, cols
 
 

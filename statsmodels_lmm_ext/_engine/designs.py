@@ -8,8 +8,8 @@ columns that share their numeric factors (``1`` for purely categorical terms),
 
 (:class:`CellDesign`; table ``m`` fills the columns of its terms): ``N`` cell codes, ``M``
 numeric vectors (views of the data's columns) and ``M`` small tables, where the matrix takes
-``8 N p`` bytes.  A design without numeric
-factors has ``K`` distinct rows (:class:`GatheredRows`), over which the conditioning sums too.
+``8 N p`` bytes.  A design without numeric factors has ``K`` distinct rows
+(:class:`GatheredRows`), over which the conditioning sums too.
 
 The engine only gathers rows (``X[r]``), multiplies by vectors (``X @ g``, ``X' e``) and maps
 columns (``X A``, the conditioning's ``Xt = X T^-1``); each costs ``O(N M)`` here.

@@ -77,8 +77,8 @@ class Engine(LayoutMixin, LikelihoodMixin, DerivativesMixin, ConditionalMixin):
         cond: Conditioning | None = None,
     ):
         self.y = np.ascontiguousarray(y, dtype=float)
-        # a design kept as distinct rows and codes (the formula fast path) stays so: the
-        # engine only gathers its rows and multiplies it by vectors
+        # a design kept in the formula's form (.designs) stays so: the engine only gathers
+        # its rows, multiplies it by vectors and maps its columns
         self.X = X if isinstance(X, CellDesign) else np.ascontiguousarray(X, dtype=float)
         # the likelihood works on the conditioned design and response (DESIGN.md section 9)
         self.cond = Conditioning(self.X, self.y, qr=qr) if cond is None else cond
