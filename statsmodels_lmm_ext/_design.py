@@ -266,6 +266,19 @@ def _fill(spec, values, codes, n: int) -> np.ndarray:
     return X
 
 
+def _float_column(data: pd.DataFrame, column: str) -> tuple[np.ndarray, pd.DataFrame]:
+    """A data column as a float array that a model may keep, and the one-column frame that
+    must be kept with it.
+
+    Under pandas' copy-on-write the array is a read-only view of the column, shared with the
+    frame: while the frame lives, pandas copies the column before the user's data change in
+    place (it does not track bare numpy views).  Without copy-on-write, selecting the column
+    copies it.
+    """
+    frame = data[[column]].astype(float)
+    return np.asarray(frame.iloc[:, 0]), frame
+
+
 def _matrix(spec, factor_map, columns, data, cells: bool = False):
     """The design of ``spec`` (a patsy ``DesignInfo``) on ``data``.
 
@@ -275,7 +288,7 @@ def _matrix(spec, factor_map, columns, data, cells: bool = False):
     multiply their columns.  With ``cells``, a design of few cells is returned in the engine's
     form instead (:func:`_kept_form`), never expanded.
     """
-    values, codes = {}, {}
+    values, codes, frames = {}, {}, {}
     for f, fi in spec.factor_infos.items():
         column, _ = factor_map[f.code]
         if fi.type == "categorical":
@@ -285,7 +298,7 @@ def _matrix(spec, factor_map, columns, data, cells: bool = False):
         else:
             if fi.num_columns != 1:
                 return None
-            values[f] = np.asarray(data[column], dtype=float)
+            values[f], frames[f] = _float_column(data, column)
     n = len(data)
     cats = list(codes)
     levels = [len(spec.factor_infos[f].categories) for f in cats]
@@ -300,7 +313,7 @@ def _matrix(spec, factor_map, columns, data, cells: bool = False):
         cell *= k
         cell += codes[f]
     if cells:
-        kept = _kept_form(spec, table, cell, values)
+        kept = _kept_form(spec, table, cell, values, frames)
         if kept is not None:
             return kept
     X = np.empty((n, table.shape[1]))
@@ -312,11 +325,12 @@ def _matrix(spec, factor_map, columns, data, cells: bool = False):
     return X
 
 
-def _kept_form(spec, table: np.ndarray, cell: np.ndarray, values: dict):
+def _kept_form(spec, table: np.ndarray, cell: np.ndarray, values: dict, frames: dict):
     """The design in the engine's form (``_engine.designs``), or ``None`` when the matrix is
     the better form: ``("cells", rows, codes)`` without numeric factors, ``("terms", tables,
-    codes, multipliers, columns)`` with them (each subterm at most one numeric factor, whose
-    column multiplies its table as patsy multiplies it), when the used cells are few
+    codes, multipliers, columns, frames)`` with them (each subterm at most one numeric factor,
+    whose column multiplies its table as patsy multiplies it; ``frames`` keep the columns'
+    memory, :func:`_float_column`), when the used cells are few
     (:func:`~._validation.few_distinct`)."""
     n, p = len(cell), table.shape[1]
     counts = np.bincount(cell, minlength=len(table))
@@ -336,12 +350,8 @@ def _kept_form(spec, table: np.ndarray, cell: np.ndarray, values: dict):
         key = numeric[0] if numeric else None
         groups.setdefault(key, []).extend(range(start, start + st.num_columns))
     cols = [np.asarray(c, dtype=np.intp) for c in groups.values()]
-    # a read-only column is pandas' copy-on-write protecting the data: shared, not copied
-    multipliers = [
-        None if f is None else values[f] if not values[f].flags.writeable else values[f].copy()
-        for f in groups
-    ]
-    return "terms", [table[:, c] for c in cols], codes, multipliers, cols
+    multipliers = [None if f is None else values[f] for f in groups]
+    return "terms", [table[:, c] for c in cols], codes, multipliers, cols, list(frames.values())
 
 
 def _factors(desc: ModelDesc):
@@ -413,9 +423,10 @@ def fast_design(formula: str, data: pd.DataFrame, eval_env) -> FastDesign | None
     X = _matrix(spec, factor_map, info, data, cells=True)
     if X is None:
         return None
-    y = np.asarray(data[factor_map[lhs.code][0]], dtype=float)
-    # a read-only view is pandas' copy-on-write protecting the column: shared, not copied
-    endog = pd.DataFrame({tiny_y.columns[0]: y}, index=data.index, copy=y.flags.writeable)
+    # the response shares the column's memory under copy-on-write, as _float_column's (the
+    # model keeps this frame as ``data.orig_endog``)
+    endog = data[[factor_map[lhs.code][0]]].astype(float)
+    endog.columns = [tiny_y.columns[0]]
     names = list(tiny_X.columns)
     if isinstance(X, tuple):
         kind, *parts = X

@@ -59,10 +59,12 @@ class DesignCells(GatheredRows, _Labelled):
 
 class DesignTerms(CellDesign, _Labelled):
     """A design with numeric factors: ``sum_m v_m[i] tables[m][inverse[i]]``
-    (``_engine.designs.CellDesign``)."""
+    (``_engine.designs.CellDesign``); ``frames`` are the pandas objects whose memory the
+    multipliers share (kept so that pandas copies before the user's data change)."""
 
-    def __init__(self, tables, inverse, numeric, columns, names, index):
+    def __init__(self, tables, inverse, numeric, columns, frames, names, index):
         super().__init__(tables, inverse, numeric, columns)
+        self.frames = list(frames)
         self._label(names, index)
 
 

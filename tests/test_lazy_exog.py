@@ -210,3 +210,18 @@ def test_rank_deficiency_is_named_as_for_the_matrix(data):
         lmm.MixedLM(d["y"].to_numpy(), X, d["subject"].to_numpy())
     assert "rank deficient" in str(kept.value)
     assert str(kept.value) == str(matrix.value)
+
+
+def test_changing_the_data_afterwards_does_not_change_the_model(data):
+    # the response and covariates are shared with the DataFrame only where pandas'
+    # copy-on-write protects them; otherwise copied
+    d = data.copy()
+    mod = _model(d, "y ~ base + C(visit) * trt")
+    X0, y0 = np.asarray(mod._exog_cells), np.array(mod.endog)
+    d.loc[d.index[0], "base"] = 1e6
+    d["y"] *= 2.0
+    base = d["base"].to_numpy()
+    if base.flags.writeable:  # pandas without copy-on-write: an in-place change as well
+        base[1:3] = -1.0
+    assert_array_equal(np.asarray(mod._exog_cells), X0)
+    assert_array_equal(mod.endog, y0)
