@@ -27,7 +27,7 @@ from patsy import build_design_matrices
 from patsy.categorical import categorical_to_int
 from patsy.missing import NAAction
 
-from ._engine.designs import GatheredRows
+from ._engine.designs import GatheredRows, first_occurrence
 
 __all__ = [
     "categories",
@@ -304,11 +304,8 @@ def row_codes(X: np.ndarray, rows=None) -> tuple[np.ndarray, np.ndarray]:
         h = np.concatenate(
             [np.asarray(X[rows[a : a + step]]) @ P for a in range(0, len(rows), step)]
         )
-    N = len(h)
     inverse, uniques = pd.factorize(h[:, 0] + 1j * h[:, 1], sort=False)
-    first = np.empty(len(uniques), dtype=np.intp)
-    first[inverse[::-1]] = np.arange(N - 1, -1, -1)
-    return first, inverse
+    return first_occurrence(inverse, len(uniques)), inverse
 
 
 def _distinct_rows(model, max_rows: int, seed: int) -> np.ndarray:

@@ -40,13 +40,6 @@ class _Labelled:
         self.names = list(names)
         self.index = index
 
-    def first_rows(self) -> np.ndarray:
-        """Position of the first row of the data in each cell."""
-        first = np.empty(self.tables[0].shape[0], dtype=np.intp)
-        n = len(self.inverse)
-        first[self.inverse[::-1]] = np.arange(n - 1, -1, -1)
-        return first
-
 
 class DesignCells(GatheredRows, _Labelled):
     """A design without numeric factors: ``rows[inverse]``, ``rows`` the distinct design rows

@@ -20,11 +20,18 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg
 
-__all__ = ["CellDesign", "GatheredRows", "tsqr_r"]
+__all__ = ["CellDesign", "GatheredRows", "first_occurrence", "tsqr_r"]
 
 # Rows per block when a design is expanded block by block, and when it is factored.
 BLOCK_ROWS = 65_536
 QR_ROWS = 16_384
+
+
+def first_occurrence(codes: np.ndarray, k: int) -> np.ndarray:
+    """Position of the first entry with each code ``0 .. k-1`` (every code occurs)."""
+    first = np.empty(k, dtype=np.intp)
+    first[codes[::-1]] = np.arange(len(codes) - 1, -1, -1)
+    return first
 
 
 class CellDesign:
@@ -140,6 +147,10 @@ class CellDesign:
                     out[np.ix_(ib, ia)] += block.T
         return out
 
+    def first_rows(self) -> np.ndarray:
+        """Position of the first row in each cell."""
+        return first_occurrence(self.inverse, self.tables[0].shape[0])
+
     def blocks(self, size: int = BLOCK_ROWS):
         """The rows in blocks ``X[a:a+size]``."""
         for a in range(0, self.shape[0], size):
@@ -192,7 +203,7 @@ def tsqr_r(X: CellDesign, d: np.ndarray, ones: bool = False) -> np.ndarray:
         block /= d
         if ones:
             block = np.column_stack([np.ones(len(block)), block])
-        # LAPACK's QR in place (numpy's and scipy's wrappers copy and form R at 3x the cost)
+        # LAPACK's QR in place (numpy's and scipy's wrappers copy the block and form R)
         stacked = np.asfortranarray(np.vstack([R, block]))
         qr, _, _, info = scipy.linalg.lapack.dgeqrf(stacked, overwrite_a=1)
         if info != 0:
